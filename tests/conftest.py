@@ -1,0 +1,32 @@
+"""Shared fixtures: a small, fake, tagged MNIST so tests never need the network."""
+
+import numpy as np
+import pytest
+
+from digits.sources import MnistDigits
+
+TRAIN_INK = 100  # Every training digit's ink has this value...
+TEST_INK = 220  # ...and every test digit's this one, so an image tells which pool it used.
+
+
+def fake_mnist(n_train: int = 300, n_test: int = 100, seed: int = 0) -> MnistDigits:
+    """Digits drawn as a random block of ink, tagged by pool through the ink value."""
+    rng = np.random.default_rng(seed)
+
+    def digits(n, ink):
+        x = np.zeros((n, 28, 28), np.uint8)
+        for i in range(n):
+            top, left = rng.integers(4, 10, 2)
+            h, w = rng.integers(8, 15, 2)
+            x[i, top:top + h, left:left + w] = ink
+        return x, (np.arange(n) % 10).astype(np.uint8)
+
+    x_train, y_train = digits(n_train, TRAIN_INK)
+    x_test, y_test = digits(n_test, TEST_INK)
+    return MnistDigits(x_train, y_train, x_test, y_test, source="file", origin="fake",
+                       sha256="0" * 64, reason="test fixture", writer_disjoint_test=True)
+
+
+@pytest.fixture
+def mnist() -> MnistDigits:
+    return fake_mnist()

@@ -1,0 +1,85 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from digits.compose import (
+    DIGIT_SIZE,
+    MIN_WIDTH_PER_DIGIT,
+    ComposeConfig,
+    affine_warp,
+    change_thickness,
+    compose,
+)
+from digits.sequence_generator import _FIELD_HELP, build_parser
+
+
+def test_no_augment_rebuilds_each_image_from_its_digits(mnist):
+    cfg = ComposeConfig(augment=False, min_length=1, max_length=7)
+    chunk = compose(mnist.x_train, mnist.y_train, 50, cfg, np.random.default_rng(3))
+    assert {len(t) for t in chunk.texts} == set(range(1, 8))
+    for image, text, idx in zip(chunk.images, chunk.texts, chunk.indices, strict=True):
+        assert np.array_equal(image, np.concatenate(list(mnist.x_train[idx]), axis=1))
+        assert text == "".join(str(d) for d in mnist.y_train[idx])
+
+
+def test_augmented_images_keep_their_ink_and_labels(mnist):
+    cfg = ComposeConfig()
+    chunk = compose(mnist.x_train, mnist.y_train, 40, cfg, np.random.default_rng(0))
+    for image, text, idx in zip(chunk.images, chunk.texts, chunk.indices, strict=True):
+        assert image.dtype == np.uint8 and image.shape[0] == 28
+        assert len(text) == 5 and text == "".join(str(d) for d in mnist.y_train[idx])
+        assert MIN_WIDTH_PER_DIGIT * 5 <= image.shape[1] <= cfg.max_width()
+        assert image.max() > 60  # the ink survives warping, blur and noise
+
+
+def test_same_rng_same_bytes_other_rng_other_bytes(mnist):
+    cfg = ComposeConfig(min_length=2, max_length=6)
+    a = compose(mnist.x_train, mnist.y_train, 30, cfg, np.random.default_rng(1))
+    b = compose(mnist.x_train, mnist.y_train, 30, cfg, np.random.default_rng(1))
+    c = compose(mnist.x_train, mnist.y_train, 30, cfg, np.random.default_rng(2))
+    assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
+    assert a.texts == b.texts and a.texts != c.texts
+
+
+def test_identity_warp_is_exact():
+    rng = np.random.default_rng(0)
+    d = rng.uniform(0, 255, (4, 28, 28)).astype(np.float32)
+    eye = np.repeat(np.eye(2, dtype=np.float32)[None], 4, axis=0)
+    np.testing.assert_allclose(affine_warp(d, eye, np.zeros((4, 2), np.float32)), d, atol=1e-3)
+
+
+def test_warp_translation_moves_ink():
+    d = np.zeros((1, 28, 28), np.float32)
+    d[0, 10, 10] = 255
+    eye = np.eye(2, dtype=np.float32)[None]
+    # Output samples the input 2 px to the right and 1 down: ink moves left 2 and up 1.
+    out = affine_warp(d, eye, np.array([[2.0, 1.0]], np.float32))
+    assert out[0, 9, 8] == pytest.approx(255, abs=1e-3)
+
+
+def test_thickness_grows_and_shrinks_strokes():
+    d = np.zeros((2, 28, 28), np.uint8)
+    d[:, 10:18, 13:15] = 255
+    out = change_thickness(d, np.array([1.0, -1.0], np.float32))
+    assert (out[0] > 0).sum() > (d[0] > 0).sum()
+    assert (out[1] > 0).sum() < (d[1] > 0).sum()
+
+
+def test_height_and_fixed_width(mnist):
+    cfg = ComposeConfig(height=40, width=260)
+    chunk = compose(mnist.x_train, mnist.y_train, 10, cfg, np.random.default_rng(0))
+    assert all(im.shape == (40, 260) for im in chunk.images)
+
+
+def test_every_config_field_has_a_flag():
+    flags = {a.dest for a in build_parser()._actions}
+    fields = {f.name for f in dataclasses.fields(ComposeConfig)}
+    assert fields <= flags
+    assert fields == set(_FIELD_HELP)
+
+
+def test_clean_width_is_28_per_digit(mnist):
+    cfg = ComposeConfig(augment=False)
+    chunk = compose(mnist.x_train, mnist.y_train, 3, cfg, np.random.default_rng(0))
+    assert all(im.shape == (28, 5 * DIGIT_SIZE) for im in chunk.images)

@@ -1,0 +1,156 @@
+"""The generator's command line: end to end, and every bad input as a one-line error."""
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import fake_mnist
+from digits.sequence_generator import main
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+TINY = ["--count-train", "30", "--count-val", "10", "--count-test", "10", "--workers", "1"]
+
+
+@pytest.fixture
+def npz(tmp_path):
+    m = fake_mnist()
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
+    return path
+
+
+def run(argv, capsys):
+    status = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return status, err
+
+
+def test_writes_a_dataset_and_examples(tmp_path, npz, capsys):
+    out = tmp_path / "ds"
+    status, err = run(["--source", "file", "--mnist", npz, "--out", out, "--min-length", "2",
+                       "--max-length", "4", "--examples", tmp_path / "ex", *TINY], capsys)
+    assert status == 0, err
+    assert "MNIST: file" in err
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "test", "train", "val"]
+    assert len(list((out / "train" / "images").glob("*.png"))) == 30
+    for name in ("example1.bmp", "example2.bmp"):
+        image = Image.open(tmp_path / "ex" / name)
+        assert image.format == "BMP" and image.height == 28
+
+
+def test_embedded_source_end_to_end(tmp_path, capsys):
+    out = tmp_path / "ds"
+    status, err = run(["--source", "embedded", "--out", out, *TINY], capsys)
+    assert status == 0, err
+    assert "embedded" in err
+    assert (out / "manifest.json").is_file()
+
+
+def corrupt_gzip_idx(tmp_path):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        data = bytearray(gzip.compress(b"\x00\x00\x08\x03" + bytes(100)))
+        data[20:30] = b"garbage!!!"
+        (folder / (name + ".gz")).write_bytes(bytes(data))
+    return folder
+
+
+def wrong_magic_idx(tmp_path):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (folder / name).write_bytes(b"\x00\x00\x08\x99" + bytes(16))
+    return folder
+
+
+def bad_npz(tmp_path, **arrays):
+    m = fake_mnist()
+    full = dict(x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
+    full.update(arrays)
+    path = tmp_path / "bad.npz"
+    np.savez(path, **{k: v for k, v in full.items() if v is not None})
+    return path
+
+
+def truncated_npz(tmp_path):
+    good = bad_npz(tmp_path)
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    return good
+
+
+def a_file(tmp_path):
+    path = tmp_path / "plain-file"
+    path.write_text("x")
+    return path
+
+
+BAD = {
+    "unknown source": (lambda t: ["--source", "cloud"], "unknown --source"),
+    "missing file": (lambda t: ["--source", "file", "--mnist", t / "nope.npz"], "nope.npz"),
+    "file without path": (lambda t: ["--source", "file"], "--mnist"),
+    "truncated npz": (lambda t: ["--mnist", truncated_npz(t)], "bad.npz"),
+    "missing key": (lambda t: ["--mnist", bad_npz(t, y_test=None)], "y_test"),
+    "wrong shape": (lambda t: ["--mnist", bad_npz(t, x_train=np.zeros((5, 28, 27), np.uint8),
+                                                  y_train=np.zeros(5, np.uint8))], "shape"),
+    "wrong dtype": (lambda t: ["--mnist", bad_npz(t, x_test=np.zeros((100, 28, 28), np.float32))],
+                    "dtype"),
+    "bad gzip": (lambda t: ["--mnist", corrupt_gzip_idx(t)], "idx"),
+    "wrong magic": (lambda t: ["--mnist", wrong_magic_idx(t)], "magic"),
+    "length zero": (lambda t: ["--length", "0"], "at least 1"),
+    "min over max": (lambda t: ["--min-length", "6", "--max-length", "3"], "greater than"),
+    "negative count": (lambda t: ["--count-val", "-1"], "--count-val"),
+    "low height": (lambda t: ["--height", "12"], "--height"),
+    "unwritable out": (lambda t: ["--out", a_file(t) / "sub"], "cannot write"),
+    "narrow width": (lambda t: ["--width", "50"], "--width"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, case, capsys):
+    make_args, needle = BAD[case]
+    out = tmp_path / "out"
+    args = make_args(tmp_path)
+    if "--out" not in args:
+        args += ["--out", out]
+    if "--source" not in args:
+        args += ["--source", "file"] if "--mnist" in args else ["--source", "embedded"]
+    status, err = run([*TINY, *args], capsys)
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle.lower() in lines[0].lower(), err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_argparse_errors_are_one_line_too(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--length", "five"])
+    assert e.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_existing_out_needs_overwrite(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert run(["--source", "embedded", "--out", out, *TINY], capsys)[0] == 0
+    status, err = run(["--source", "embedded", "--out", out, *TINY], capsys)
+    assert status == 2 and "--overwrite" in err
+    assert run(["--source", "embedded", "--out", out, "--overwrite", *TINY], capsys)[0] == 0
+
+
+def test_help_imports_no_tensorflow():
+    code = ("import sys\nfrom digits.sequence_generator import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=SRC, capture_output=True, text=True,
+                         check=True).stdout
+    assert "--no-augment" in out and out.strip().endswith("False False")
