@@ -1,0 +1,151 @@
+"""Feeding an on-disk dataset (``digits.dataset`` format) to the network through tf.data."""
+
+from __future__ import annotations
+
+import struct
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digits.cli import DATA_DIR
+from digits.dataset import read_labels, read_manifest
+from digits.errors import DataError
+from model.network import NetConfig
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Split:
+    """One split of a dataset.
+
+    Attributes:
+        files: absolute image paths.
+        texts: digit strings.
+        widths: (n,) image widths in pixels.
+    """
+
+    files: list[str]
+    texts: list[str]
+    widths: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def resolve_dataset(name_or_path: str) -> Path:
+    """A dataset name under data/ (``digits``) or a path to a dataset directory."""
+    path = Path(name_or_path)
+    candidates = [path] if path.is_absolute() or len(path.parts) > 1 else [DATA_DIR / path, path]
+    for c in candidates:
+        if (c / "manifest.json").is_file():
+            return c
+    for c in candidates:
+        if c.is_dir():
+            read_manifest(c)  # raises the precise complaint
+    raise DataError(f"no dataset {name_or_path!r} (looked in {', '.join(map(str, candidates))}); "
+                    "make it with: cd src && python -m digits.sequence_generator")
+
+
+def png_size(path: str) -> tuple[int, int]:
+    """(width, height) from a PNG's header, without decoding it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}") from None
+    if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise DataError(f"{path} is not a PNG image")
+    return struct.unpack(">II", head[16:24])
+
+
+def load_split(root: Path, name: str, height: int | None = None) -> Split:
+    """Read a split's labels and image sizes, checking every image is a PNG of ``height``."""
+    files, texts = read_labels(Path(root) / name)
+    widths = np.empty(len(files), np.int32)
+    for i, f in enumerate(files):
+        w, h = png_size(f)
+        if height is not None and h != height:
+            raise DataError(f"{f} is {h} pixels high; the dataset's manifest says {height}")
+        widths[i] = w
+    return Split(files, texts, widths)
+
+
+def check_time_steps(split: Split, cfg: NetConfig) -> None:
+    """CTC needs T >= 2L+1 steps to emit L digits when all neighbours repeat ("1111")."""
+    lengths = np.array([len(t) for t in split.texts])
+    steps = np.array([cfg.time_steps(int(w)) for w in split.widths])
+    bad = np.flatnonzero(steps < 2 * lengths + 1)
+    if len(bad):
+        i = bad[0]
+        raise DataError(
+            f"{split.files[i]}: label {split.texts[i]!r} has {lengths[i]} digits, longer than "
+            f"the model can emit from a {split.widths[i]}-pixel-wide image ({steps[i]} time "
+            f"steps, {2 * lengths[i] + 1} needed); use wider images or less pooling")
+
+
+def find_corrupt(split: Split) -> str | None:
+    """The first image that Pillow cannot decode, to name it in an error message."""
+    from PIL import Image
+
+    for f in split.files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+        except Exception:  # any decoder failure means the file is the culprit
+            return f
+    return None
+
+
+@contextmanager
+def naming_corrupt_images(splits):
+    """Turn TensorFlow's anonymous PNG decoding failure into an error naming the file."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.OpError:
+        for split in splits:
+            bad = find_corrupt(split)
+            if bad is not None:
+                raise DataError(f"{bad} is not a readable PNG image") from None
+        raise
+
+
+def make_dataset(split: Split, batch_size: int, height: int, shuffle_seed: int | None = None,
+                 cache: bool = True):
+    """A tf.data pipeline of padded batches.
+
+    Args:
+        split: what to read.
+        batch_size: sequences per batch.
+        height: image height (all images share it).
+        shuffle_seed: shuffle every epoch with this seed; None keeps the file order.
+        cache: keep decoded images in memory after the first pass.
+
+    Yields:
+        (images, labels): images (batch, height, widest in batch, 1) float32 pixel values,
+        zero-padded on the right (the background is black); labels (batch, longest label)
+        int32, digit d as class d+1, padded with 0.
+    """
+    import tensorflow as tf
+
+    from model.vocab import encode_batch
+
+    labels = encode_batch(split.texts)
+
+    def load(path, label):
+        image = tf.io.decode_png(tf.io.read_file(path), channels=1)
+        return tf.ensure_shape(image, (height, None, 1)), label
+
+    ds = tf.data.Dataset.from_tensor_slices((split.files, labels))
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache()  # uint8 images: ~3 KB each, so 20,000 fit in 60 MB
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.padded_batch(batch_size, padding_values=(tf.constant(0, tf.uint8), 0))
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

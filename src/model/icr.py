@@ -1,0 +1,246 @@
+"""Train a CRNN on a generated dataset, evaluate it, and write a run directory.
+
+    python -m model.icr digits                      # train on data/digits, evaluate, save
+    python -m model.icr digits --evaluate RUN_DIR   # evaluate a finished run, no training
+
+A run directory holds model.keras, config.json, history.csv, metrics.json, curves.png,
+samples.png, model_graph.png (or .dot) and model_summary.png. Rerunning a killed command
+resumes the run from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from digits.cli import PROJECT_ROOT, Parser, fail
+from digits.errors import DataError
+from model.network import NetConfig
+from model.train import TrainConfig
+
+RUNS_DIR = PROJECT_ROOT / "runs"
+
+# A tiny preset for tests and CI: seconds per epoch, not accuracy.
+PRESETS = {
+    "default": ({}, {}),
+    "tiny": ({"conv_filters": (8, 16, 16), "dense": 16, "gru_units": (8,)},
+             {"epochs": 2, "batch_size": 16}),
+}
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v)
+
+
+def _pools(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(tuple(int(v) for v in p.split("x")) for p in text.split(","))
+
+
+# How each dataclass field is parsed on the command line; a test checks that the flags
+# cover every field (NetConfig.height comes from the dataset's manifest instead).
+NET_FLAGS = {"conv_filters": (_ints, "conv filters per layer, e.g. 32,64,96"),
+             "pools": (_pools, "pooling after each conv, rowsxcols, e.g. 2x2,2x2,2x1"),
+             "dense": (int, "units of the per-step projection"),
+             "gru_units": (_ints, "units per bidirectional GRU layer, e.g. 96 or 128,64"),
+             "dropout": (float, "dropout rate")}
+TRAIN_FLAGS = {"epochs": (int, "most epochs (early stopping may end sooner)"),
+               "batch_size": (int, "sequences per batch"),
+               "learning_rate": (float, "peak Adam learning rate"),
+               "warmup_epochs": (float, "epochs of linear warm-up"),
+               "patience": (int, "early-stopping patience in epochs"),
+               "seed": (int, "random seed")}
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join("x".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in value)
+    return str(value)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m model.icr",
+               description="Train a CNN + bidirectional GRU with CTC loss on a digit-sequence "
+                           "dataset, evaluate it with greedy and beam decoding, save the run.")
+    p.add_argument("dataset", help="a dataset name under data/ (e.g. digits) or a path")
+    p.add_argument("--run-dir", type=Path,
+                   help="where the run goes (default: runs/DATASET, or runs/DATASET-N when "
+                        "that holds a finished run); an unfinished run there is resumed")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard whatever --run-dir holds and start afresh")
+    p.add_argument("--evaluate", type=Path, metavar="RUN_DIR",
+                   help="evaluate a finished run on the dataset's test split; no training")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="'tiny' is a seconds-long configuration for tests")
+    p.add_argument("--beam-width", type=int, default=10, help="beam search width (default 10)")
+    p.add_argument("--top-paths", type=int, default=1,
+                   help="beam alternatives shown per sample, with scores (default 1)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log to RUN_DIR/tensorboard (if tensorboard is installed)")
+    p.add_argument("--refresh-figures", action="store_true",
+                   help="also copy model_graph.png and model_summary.png to the repository "
+                        "root (the README shows them)")
+    net, train = NetConfig(), TrainConfig()
+    g = p.add_argument_group("architecture (defaults: model.network.NetConfig)")
+    for name, (kind, text) in NET_FLAGS.items():
+        g.add_argument(_flag(name), type=kind, help=f"{text} (default {_show(getattr(net, name))})")
+    g = p.add_argument_group("training (defaults: model.train.TrainConfig)")
+    for name, (kind, text) in TRAIN_FLAGS.items():
+        g.add_argument(_flag(name), type=kind,
+                       help=f"{text} (default {_show(getattr(train, name))})")
+    return p
+
+
+def configs(args, height: int) -> tuple[NetConfig, TrainConfig]:
+    net_preset, train_preset = PRESETS[args.preset]
+    net = {**net_preset, **{k: getattr(args, k) for k in NET_FLAGS if getattr(args, k) is not None}}
+    train = {**train_preset,
+             **{k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}}
+    net_cfg = NetConfig(height=height, **net)
+    train_cfg = TrainConfig(**train)
+    from model.network import validate
+
+    try:
+        validate(net_cfg)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    for name in ("epochs", "batch_size", "patience"):
+        if getattr(train_cfg, name) < 1:
+            raise DataError(f"{_flag(name)} must be at least 1")
+    if train_cfg.learning_rate <= 0 or train_cfg.warmup_epochs < 0:
+        raise DataError("--learning-rate must be positive and --warmup-epochs not negative")
+    if args.beam_width < 1 or not 1 <= args.top_paths <= args.beam_width:
+        raise DataError("need --beam-width >= 1 and 1 <= --top-paths <= --beam-width")
+    return net_cfg, train_cfg
+
+
+def choose_run_dir(args, dataset: Path) -> Path:
+    """The explicit --run-dir, else runs/NAME, skipping finished runs (never overwritten)."""
+    if args.run_dir is not None:
+        run = args.run_dir
+        if (run / "metrics.json").exists() and not args.overwrite:
+            raise DataError(f"{run} holds a finished run; pass --overwrite or another --run-dir")
+        return run
+    run, n = RUNS_DIR / dataset.name, 1
+    while (run / "metrics.json").exists():
+        n += 1
+        run = RUNS_DIR / f"{dataset.name}-{n}"
+    return run
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def report(run_dir: Path, model, net: NetConfig, split, args, out_name: str) -> dict:
+    """Evaluate on the test split, print the table and write metrics and samples."""
+    from model.evaluate import evaluate_model
+    from model.metrics import format_table
+    from model.plots import plot_samples
+
+    ev = evaluate_model(model, net, split, args.beam_width, args.top_paths)
+    print(format_table(ev.metrics))
+    for i in range(min(3, len(split))):
+        alternatives = ", ".join(f"{r.text} ({r.score:.3f})" for r in ev.beam[i])
+        print(f"sample {i}: truth {split.texts[i]}, greedy {ev.greedy[i]}, beam {alternatives}")
+    write_json(run_dir / out_name, ev.metrics)
+    plot_samples(split.files, split.texts, ev.greedy, [r[0].text for r in ev.beam],
+                 run_dir / ("samples.png" if out_name == "metrics.json" else
+                            out_name.replace(".json", "_samples.png")))
+    return ev.metrics
+
+
+def run_training(args, dataset: Path, manifest: dict) -> int:
+    from model.data import load_split, naming_corrupt_images
+    from model.plots import plot_curves, plot_graph, plot_summary
+    from model.train import train
+
+    height = int(manifest["compose"]["height"])
+    net, cfg = configs(args, height)
+    run_dir = choose_run_dir(args, dataset)
+    # Through JSON once, so that it compares equal to a config.json read back.
+    config = json.loads(json.dumps({"dataset": str(dataset.resolve()),
+                                    "dataset_manifest": manifest,
+                                    "net": net.to_dict(), "train": cfg.to_dict()}))
+    if args.overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    previous = run_dir / "config.json"
+    if previous.is_file():
+        old = json.loads(previous.read_text())
+        if {k: old.get(k) for k in ("net", "train")} != {k: config[k] for k in ("net", "train")}:
+            raise DataError(f"{run_dir} holds an unfinished run with other settings; rerun it "
+                            "with the same flags, or pass --overwrite")
+    splits = {s: load_split(dataset, s, height) for s in ("train", "val", "test")}
+    from model.data import check_time_steps
+
+    check_time_steps(splits["test"], net)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", config)
+    log(f"run directory: {run_dir}")
+    log(f"training on {len(splits['train']):,} sequences, validating on {len(splits['val']):,}")
+    start = time.time()
+    with naming_corrupt_images(splits.values()):
+        model = train(run_dir, splits["train"], splits["val"], net, cfg, log=log,
+                      tensorboard=args.tensorboard)
+        log(f"trained in {time.time() - start:.0f} s")
+        plot_curves(run_dir / "history.csv", run_dir / "curves.png")
+        log(plot_graph(model, run_dir / "model_graph.png"))
+        plot_summary(model, run_dir / "model_summary.png")
+        metrics = report(run_dir, model, net, splits["test"], args, "metrics.json")
+    if args.refresh_figures:
+        for name in ("model_graph.png", "model_summary.png"):
+            if (run_dir / name).is_file():
+                shutil.copyfile(run_dir / name, PROJECT_ROOT / name)
+    print(f"run directory: {run_dir}")
+    print(f"test exact accuracy: greedy {100 * metrics['greedy']['exact']:.2f}%, "
+          f"beam {100 * metrics['beam']['exact']:.2f}%")
+    return 0
+
+
+def run_evaluation(args, dataset: Path, manifest: dict) -> int:
+    from model.data import check_time_steps, load_split, naming_corrupt_images
+    from model.evaluate import load_run
+
+    configs(args, int(manifest["compose"]["height"]))  # validates the decoding flags
+    model, net, _ = load_run(args.evaluate)
+    split = load_split(dataset, "test", net.height)
+    check_time_steps(split, net)
+    with naming_corrupt_images([split]):
+        report(args.evaluate, model, net, split, args, f"eval_{dataset.name}.json")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from digits.dataset import read_manifest
+        from model.data import resolve_dataset
+
+        dataset = resolve_dataset(args.dataset)
+        manifest = read_manifest(dataset)
+        if args.evaluate is not None:
+            return run_evaluation(args, dataset, manifest)
+        return run_training(args, dataset, manifest)
+    except DataError as e:
+        return fail(str(e))
+    except KeyboardInterrupt:
+        return fail("interrupted; rerun the same command to resume", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

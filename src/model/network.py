@@ -1,0 +1,106 @@
+"""The network: a CNN that turns the image width into time steps, a bidirectional GRU
+stack, and a Dense layer to per-step class logits (Shi, Bai & Yao 2015, CRNN).
+
+The model returns raw logits, shape (batch, T, 11); the CTC loss and the decoders live
+elsewhere (``keras.losses.CTC`` and ``model.decoding``), so the same model trains, reads
+and exports without surgery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from model.vocab import NUM_CLASSES  # blank + 10 digits
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture sizes. Every field has an ``icr`` flag of the same name."""
+
+    height: int = 28  # Input height; taken from the dataset's manifest.
+    conv_filters: tuple[int, ...] = (32, 64, 96)  # One 3x3 conv (+ batch norm) per entry.
+    # Pooling after each conv, (rows, cols). Rows: 28 -> 3, so the height collapses into
+    # features. Cols: 4x in all, leaving ~7 time steps per 28-pixel digit: more than the
+    # 2 per digit (plus one) that CTC needs for repeated digits, few enough for a fast GRU.
+    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1))
+    dense: int = 128  # Per-step projection of the collapsed column features.
+    gru_units: tuple[int, ...] = (96,)  # One bidirectional GRU per entry.
+    dropout: float = 0.2  # Before the GRU and the output layer.
+
+    @property
+    def width_factor(self) -> int:
+        """How many input columns make one time step."""
+        f = 1
+        for _, cols in self.pools:
+            f *= cols
+        return f
+
+    def time_steps(self, width: int) -> int:
+        """Time steps T the model emits for an image ``width`` pixels wide."""
+        t = width
+        for _, cols in self.pools:
+            t //= cols  # MaxPooling2D with 'valid' padding floors
+        return t
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetConfig:
+        d = dict(d)
+        d["conv_filters"] = tuple(d["conv_filters"])
+        d["gru_units"] = tuple(d["gru_units"])
+        d["pools"] = tuple(tuple(p) for p in d["pools"])
+        return cls(**d)
+
+
+def validate(cfg: NetConfig) -> None:
+    """Raise ValueError for an architecture that cannot be built."""
+    if len(cfg.pools) != len(cfg.conv_filters):
+        raise ValueError(f"{len(cfg.conv_filters)} conv layers but {len(cfg.pools)} poolings")
+    rows = cfg.height
+    for r, _ in cfg.pools:
+        rows //= r
+    if rows < 1:
+        raise ValueError(f"height {cfg.height} is too small for the pooling {cfg.pools}")
+    if not cfg.gru_units or min(cfg.gru_units) < 1 or min(cfg.conv_filters) < 1:
+        raise ValueError("every layer needs at least one unit")
+    if not 0 <= cfg.dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
+
+
+def build_model(cfg: NetConfig = NetConfig(), name: str = "crnn"):
+    """Build the logits model.
+
+    Args:
+        cfg: architecture sizes.
+
+    Returns:
+        A ``keras.Model`` from images (batch, height, width, 1), pixel values 0..255 with
+        white ink on black, to logits (batch, width // cfg.width_factor, 11). The width is
+        free (None): any sequence length reads.
+    """
+    import keras
+    from keras import layers
+
+    validate(cfg)
+    image = keras.Input((cfg.height, None, 1), name="image")
+    x = layers.Rescaling(1 / 255, name="scale")(image)  # raw pixels in, so exports need no glue
+    for i, (filters, pool) in enumerate(zip(cfg.conv_filters, cfg.pools, strict=True)):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+        x = layers.ReLU(name=f"relu{i + 1}")(x)
+        x = layers.MaxPooling2D(pool, name=f"pool{i + 1}")(x)
+    # (batch, rows, T, channels) -> (batch, T, rows * channels): the width becomes time.
+    rows, channels = x.shape[1], x.shape[3]
+    x = layers.Permute((2, 1, 3), name="width_first")(x)
+    x = layers.Reshape((-1, rows * channels), name="columns")(x)
+    x = layers.Dense(cfg.dense, activation="relu", name="project")(x)
+    x = layers.Dropout(cfg.dropout, name="dropout_in")(x)
+    for i, units in enumerate(cfg.gru_units):
+        x = layers.Bidirectional(layers.GRU(units, return_sequences=True),
+                                 name=f"bigru{i + 1}")(x)
+    x = layers.Dropout(cfg.dropout, name="dropout_out")(x)
+    logits = layers.Dense(NUM_CLASSES, name="logits")(x)
+    return keras.Model(image, logits, name=name)

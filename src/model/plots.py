@@ -1,0 +1,120 @@
+"""Pictures of a run: learning curves, sample readings, the model graph and its summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def plot_curves(history_csv: Path, path: Path) -> None:
+    """Loss (train and validation) and validation exact accuracy / CER per epoch."""
+    with open(history_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    plt = _figure()
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+
+    def col(name):
+        return [float(r[name]) for r in rows]
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(epochs, col("loss"), "o-", label="train")
+    left.plot(epochs, col("val_loss"), "o-", label="validation")
+    left.set(xlabel="epoch", ylabel="CTC loss", yscale="log", title="Loss")
+    left.legend()
+    right.plot(epochs, [100 * v for v in col("val_exact")], "o-", label="exact sequence")
+    right.plot(epochs, [100 - 100 * v for v in col("val_cer")], "s--", label="100 - CER")
+    right.set(xlabel="epoch", ylabel="%", title="Validation accuracy (greedy)")
+    right.legend()
+    right.grid(alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_samples(files: list[str], truths: list[str], greedy: list[str], beam: list[str],
+                 path: Path, count: int = 24) -> None:
+    """A grid of test images with the truth and both readings; errors first, in red."""
+    from PIL import Image
+
+    plt = _figure()
+    wrong = [i for i in range(len(files)) if greedy[i] != truths[i] or beam[i] != truths[i]]
+    right = [i for i in range(len(files)) if i not in set(wrong)]
+    chosen = (wrong[: count // 2] + right)[:count]
+    cols = 4
+    rows = max(1, -(-len(chosen) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 1.25 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), chosen, strict=False):
+        ax.imshow(np.asarray(Image.open(files[i])), cmap="gray", vmin=0, vmax=255)
+        bad = greedy[i] != truths[i] or beam[i] != truths[i]
+        ax.set_title(f"truth {truths[i]}  greedy {greedy[i]}  beam {beam[i]}", fontsize=7,
+                     color="red" if bad else "black", family="monospace")
+    fig.suptitle(f"Test readings: {len(wrong)} of {len(files)} wrong (red)", fontsize=10)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def summary_text(model) -> str:
+    lines: list[str] = []
+    model.summary(line_length=96, print_fn=lambda s, **_: lines.append(s))
+    return "\n".join(lines)
+
+
+def plot_summary(model, path: Path) -> None:
+    """The Keras summary table rendered as an image."""
+    plt = _figure()
+    text = summary_text(model)
+    n = text.count("\n") + 1
+    fig = plt.figure(figsize=(9.5, 0.17 * n + 0.4))
+    fig.text(0.01, 0.99, text, family="DejaVu Sans Mono", fontsize=7.5, va="top")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_graph(model, path: Path) -> str:
+    """``keras.utils.plot_model`` with shapes; without Graphviz, a .dot file and a hint.
+
+    Returns:
+        A line for the log saying what was written.
+    """
+    import keras
+
+    try:
+        tmp = path.with_name(f".{path.name}.partial.png")
+        keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, dpi=80)
+        os.replace(tmp, path)
+        return f"wrote {path}"
+    except (ImportError, OSError, FileNotFoundError):
+        dot = path.with_suffix(".dot")
+        try:
+            graph = keras.utils.model_to_dot(model, show_shapes=True)
+            dot.write_text(graph.to_string())
+        except Exception:  # pydot itself missing: fall back to a plain listing
+            buf = io.StringIO()
+            buf.write("digraph model {\n")
+            names = [layer.name for layer in model.layers]
+            for a, b in zip(names, names[1:], strict=False):
+                buf.write(f'  "{a}" -> "{b}";\n')
+            buf.write("}\n")
+            dot.write_text(buf.getvalue())
+        return (f"Graphviz not found: wrote {dot}; render it with "
+                f"'dot -Tpng {dot} -o {path}' after installing graphviz")

@@ -1,0 +1,170 @@
+"""Training: CTC loss, Adam with warm-up and cosine decay, and callbacks that make a run
+resumable (``BackupAndRestore``) and never leave a half-written model behind."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digits.errors import DataError
+from model.data import Split, check_time_steps, make_dataset
+from model.network import NetConfig, build_model
+
+BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
+BEST = "best.keras"
+FINAL = "model.keras"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. Every field has an ``icr`` flag of the same name."""
+
+    epochs: int = 30  # An upper bound: early stopping usually ends the run sooner.
+    batch_size: int = 64  # Small batches generalise better here and keep the GRU cheap.
+    learning_rate: float = 2e-3  # Peak Adam rate, reached after the warm-up.
+    warmup_epochs: float = 1.0  # Linear warm-up: CTC is unstable on large early steps.
+    patience: int = 6  # Epochs without a better validation exact accuracy before stopping.
+    seed: int = 1234  # Weight initialisation, dropout and shuffling.
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def save_atomically(model, path: Path) -> None:
+    """Save to a temporary sibling, then rename: a crash never leaves a partial model."""
+    tmp = path.with_name(f".{path.stem}.partial.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def best_so_far(history: Path, monitor: str) -> float | None:
+    """The best value of ``monitor`` logged by earlier (interrupted) sessions of a run."""
+    if not history.is_file():
+        return None
+    with open(history, newline="") as f:
+        values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor)]
+    return max(values) if values else None
+
+
+def make_callbacks(run_dir: Path, val: Split, net: NetConfig, cfg: TrainConfig, log,
+                   tensorboard: bool) -> list:
+    import keras
+
+    from model.decoding import best_texts, decode
+    from model.metrics import evaluate
+
+    class ValidationReading(keras.callbacks.Callback):
+        """Greedy-decodes the validation split each epoch: adds val_exact and val_cer."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            logits = predict_logits(self.model, val, net.height)
+            lengths = [net.time_steps(int(w)) for w in val.widths]
+            m = evaluate(val.texts, best_texts(decode(logits, lengths)))
+            logs["val_exact"], logs["val_cer"] = m["exact"], m["cer"]
+
+    class AtomicBest(keras.callbacks.Callback):
+        """Keeps the model with the best val_exact, saved atomically."""
+
+        def __init__(self, path: Path, best: float | None):
+            super().__init__()
+            self.path, self.best = path, best
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = logs.get("val_exact")
+            if value is not None and (self.best is None or value > self.best):
+                self.best = value
+                save_atomically(self.model, self.path)
+
+    class Log(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            log(f"epoch {epoch + 1}/{cfg.epochs}: loss {logs['loss']:.4f}, val_loss "
+                f"{logs['val_loss']:.4f}, val exact {100 * logs['val_exact']:.2f}%, val CER "
+                f"{100 * logs['val_cer']:.2f}%, lr {lr:.2e}")
+
+    callbacks = [
+        ValidationReading(),  # first: the callbacks after it read val_exact from the logs
+        keras.callbacks.TerminateOnNaN(),
+        # Kept until model.keras is safely written (train() removes it), so that a crash
+        # between the last epoch and the final save still resumes rather than restarts.
+        keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True,
+                                         delete_checkpoint=False),
+        AtomicBest(run_dir / BEST, best_so_far(run_dir / "history.csv", "val_exact")),
+        keras.callbacks.EarlyStopping(monitor="val_exact", mode="max", patience=cfg.patience),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        Log(),
+    ]
+    if tensorboard:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            log("--tensorboard: the tensorboard package is not installed; continuing without")
+        else:
+            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    return callbacks
+
+
+def resume_epoch(run_dir: Path) -> int | None:
+    """The epoch a killed run resumes at (1-based), or None if there is nothing to resume."""
+    meta = run_dir / BACKUP / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text())["epoch"]) + 1
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def train(run_dir: Path, train_split: Split, val_split: Split, net: NetConfig, cfg: TrainConfig,
+          log=print, tensorboard: bool = False):
+    """Train a model into ``run_dir``; resumes from its backup if a previous run was killed.
+
+    Returns:
+        The model with the best validation exact accuracy, also saved as run_dir/model.keras.
+    """
+    import keras
+
+    for split in (train_split, val_split):
+        check_time_steps(split, net)
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(net)
+    steps = math.ceil(len(train_split) / cfg.batch_size)
+    warmup = int(cfg.warmup_epochs * steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.learning_rate / 100, warmup_target=cfg.learning_rate,
+        warmup_steps=warmup, decay_steps=max(1, cfg.epochs * steps - warmup), alpha=0.01)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.CTC())
+
+    train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed)
+    val_ds = make_dataset(val_split, 256, net.height)
+    callbacks = make_callbacks(run_dir, val_split, net, cfg, log, tensorboard)
+    start = resume_epoch(run_dir)
+    if start is not None:
+        log(f"resuming {run_dir} at epoch {start} (from its backup)")
+    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+              shuffle=False, verbose=0)  # the dataset shuffles itself, with the seed
+    if not (run_dir / BEST).is_file():
+        raise DataError("training produced no usable model (the loss diverged?)")
+    best = keras.models.load_model(run_dir / BEST, safe_mode=True)
+    save_atomically(best, run_dir / FINAL)
+    (run_dir / BEST).unlink()
+    shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
+    return best
+
+
+def predict_logits(model, split: Split, height: int, batch_size: int = 256) -> np.ndarray:
+    """Logits for a whole split, (n, T_max, 11), rows padded past their own length.
+
+    Batches are padded to their own widest image, so their T differ and Keras's predict()
+    cannot concatenate them; each batch is padded to the longest T here instead.
+    """
+    ds = make_dataset(split, batch_size, height, cache=False)
+    parts = [np.asarray(model(x, training=False)) for x, _ in ds]
+    width = max(p.shape[1] for p in parts)
+    return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0))) for p in parts])

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+from model.network import NUM_CLASSES, NetConfig, build_model, validate
+
+
+@pytest.mark.parametrize("width", [28, 61, 140, 280])
+def test_logits_shape_follows_the_width(width):
+    cfg = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
+    model = build_model(cfg)
+    out = model(np.zeros((2, 28, width, 1), np.float32))
+    assert tuple(out.shape) == (2, cfg.time_steps(width), NUM_CLASSES)
+
+
+def test_time_steps_and_width_factor():
+    cfg = NetConfig()
+    assert cfg.width_factor == 4
+    assert cfg.time_steps(140) == 35 and cfg.time_steps(143) == 35 and cfg.time_steps(3) == 0
+
+
+def test_config_round_trips_through_json_types():
+    import json
+
+    cfg = NetConfig(conv_filters=(8, 16), pools=((2, 2), (2, 1)), gru_units=(12, 6))
+    assert NetConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+@pytest.mark.parametrize("cfg", [
+    NetConfig(conv_filters=(8, 8)),  # 2 convs, 3 poolings
+    NetConfig(height=4),
+    NetConfig(dropout=1.0),
+    NetConfig(gru_units=()),
+])
+def test_impossible_architectures_are_refused(cfg):
+    with pytest.raises(ValueError):
+        validate(cfg)
