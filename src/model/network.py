@@ -19,13 +19,15 @@ class NetConfig:
     """Architecture sizes. Every field has an ``icr`` flag of the same name."""
 
     height: int = 28  # Input height; taken from the dataset's manifest.
-    conv_filters: tuple[int, ...] = (32, 64, 96)  # One 3x3 conv (+ batch norm) per entry.
+    # One 3x3 conv (+ batch norm) per entry. The convolutions dominate CPU time: (16, 32, 64)
+    # trains ~2x faster than (32, 64, 96) on 2 cores for about the same accuracy here.
+    conv_filters: tuple[int, ...] = (16, 32, 64)
     # Pooling after each conv, (rows, cols). Rows: 28 -> 3, so the height collapses into
     # features. Cols: 4x in all, leaving ~7 time steps per 28-pixel digit: more than the
     # 2 per digit (plus one) that CTC needs for repeated digits, few enough for a fast GRU.
     pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1))
     dense: int = 128  # Per-step projection of the collapsed column features.
-    gru_units: tuple[int, ...] = (96,)  # One bidirectional GRU per entry.
+    gru_units: tuple[int, ...] = (64,)  # One bidirectional GRU per entry; 5 digits need little.
     dropout: float = 0.2  # Before the GRU and the output layer.
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from pathlib import Path
 
@@ -73,9 +72,20 @@ def plot_samples(files: list[str], truths: list[str], greedy: list[str], beam: l
     plt.close(fig)
 
 
-def summary_text(model) -> str:
+def summary_text(model, width: int = 100) -> str:
+    """The Keras summary table as text, ``width`` characters wide."""
     lines: list[str] = []
-    model.summary(line_length=96, print_fn=lambda s, **_: lines.append(s))
+    # Keras draws the table with rich, which clips it to the terminal (80 columns when
+    # there is none) unless COLUMNS says otherwise.
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)
+    try:
+        model.summary(line_length=width, print_fn=lambda s, **_: lines.append(s))
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
     return "\n".join(lines)
 
 
@@ -83,15 +93,18 @@ def plot_summary(model, path: Path) -> None:
     """The Keras summary table rendered as an image."""
     plt = _figure()
     text = summary_text(model)
-    n = text.count("\n") + 1
-    fig = plt.figure(figsize=(9.5, 0.17 * n + 0.4))
+    lines = text.splitlines()
+    # DejaVu Sans Mono is 0.6 em wide: size the figure to the text so nothing is clipped.
+    fig = plt.figure(figsize=(0.6 * 7.5 / 72 * max(map(len, lines)) + 0.3,
+                              0.17 * len(lines) + 0.4))
     fig.text(0.01, 0.99, text, family="DejaVu Sans Mono", fontsize=7.5, va="top")
     _save(fig, path)
     plt.close(fig)
 
 
 def plot_graph(model, path: Path) -> str:
-    """``keras.utils.plot_model`` with shapes; without Graphviz, a .dot file and a hint.
+    """The model graph with shapes, as ``keras.utils.plot_model`` draws it; without Graphviz,
+    a .dot file and a hint on how to render it.
 
     Returns:
         A line for the log saying what was written.
@@ -99,22 +112,32 @@ def plot_graph(model, path: Path) -> str:
     import keras
 
     try:
+        graph = keras.utils.model_to_dot(model, show_shapes=True, dpi=80)
+    except ImportError:  # pydot or Graphviz missing: Keras checks both
+        graph = None
+    if graph is not None:
+        # plot_model's orthogonal edges crash Graphviz 2.43 ("trapezoid-table overflow")
+        # on some graphs; polylines draw the same chain of layers reliably.
+        graph.set("splines", "polyline")
         tmp = path.with_name(f".{path.name}.partial.png")
-        keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, dpi=80)
-        os.replace(tmp, path)
-        return f"wrote {path}"
-    except (ImportError, OSError, FileNotFoundError):
-        dot = path.with_suffix(".dot")
         try:
-            graph = keras.utils.model_to_dot(model, show_shapes=True)
-            dot.write_text(graph.to_string())
-        except Exception:  # pydot itself missing: fall back to a plain listing
-            buf = io.StringIO()
-            buf.write("digraph model {\n")
-            names = [layer.name for layer in model.layers]
-            for a, b in zip(names, names[1:], strict=False):
-                buf.write(f'  "{a}" -> "{b}";\n')
-            buf.write("}\n")
-            dot.write_text(buf.getvalue())
-        return (f"Graphviz not found: wrote {dot}; render it with "
-                f"'dot -Tpng {dot} -o {path}' after installing graphviz")
+            graph.write_png(str(tmp))
+            os.replace(tmp, path)
+            return f"wrote {path}"
+        except (OSError, AssertionError):  # pydot reports a failed 'dot' run by assertion
+            tmp.unlink(missing_ok=True)
+    dot = path.with_suffix(".dot")
+    dot.write_text(graph.to_string() if graph is not None else _plain_dot(model))
+    return (f"Graphviz could not draw the model graph: wrote {dot}; install graphviz and "
+            f"render it with: dot -Tpng {dot} -o {path}")
+
+
+def _plain_dot(model) -> str:
+    """A minimal Graphviz description of the layer chain, for when pydot is missing."""
+    lines = ["digraph model {"]
+    for layer in model.layers:
+        for node in layer._inbound_nodes:
+            for parent in node.parent_nodes:
+                lines.append(f'  "{parent.operation.name}" -> "{layer.name}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
