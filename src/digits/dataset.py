@@ -93,26 +93,31 @@ def encode_png(image: np.ndarray) -> bytes:
 _POOLS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _write_task(args) -> list[str]:
-    split, first_block, count, cfg, seed, images_dir, digits = args
-    texts = []
+def _encode_task(args) -> tuple[list[str], list[bytes]]:
+    """Compose and PNG-encode TASK_BLOCKS blocks of a split: the CPU-bound part."""
+    split, first_block, count, cfg, seed = args
+    texts, pngs = [], []
     block = first_block
     done = first_block * BLOCK
     end = min(count, (first_block + TASK_BLOCKS) * BLOCK)
     while done < end:
         n = min(BLOCK, end - done)
         chunk = compose_block(_POOLS[split], split, block, n, cfg, seed)
-        for i, image in enumerate(chunk.images):
-            fd = os.open(os.path.join(images_dir, f"{done + i:0{digits}d}.png"),
-                         os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                os.write(fd, encode_png(image))
-            finally:
-                os.close(fd)
+        pngs.extend(encode_png(image) for image in chunk.images)
         texts.extend(chunk.texts)
         done += n
         block += 1
-    return texts
+    return texts, pngs
+
+
+def _write_files(images_dir: str, first: int, digits: int, pngs: list[bytes]) -> None:
+    for i, data in enumerate(pngs, start=first):
+        fd = os.open(os.path.join(images_dir, f"{i:0{digits}d}.png"),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def _name_digits(count: int) -> int:
@@ -125,20 +130,22 @@ def write_split(root: Path, split: str, count: int, cfg: ComposeConfig, seed: in
     images_dir = root / split / "images"
     images_dir.mkdir(parents=True)
     digits = _name_digits(count)
-    tasks = [(split, b, count, cfg, seed, str(images_dir), digits)
-             for b in range(0, -(-count // BLOCK), TASK_BLOCKS)]
+    tasks = [(split, b, count, cfg, seed) for b in range(0, -(-count // BLOCK), TASK_BLOCKS)]
     texts: list[str] = []
+
+    def collect(parts):
+        # One process writes every file: two writers in one directory contend on the
+        # filesystem and write slower than one, while composing and encoding scale.
+        for part_texts, pngs in parts:
+            _write_files(str(images_dir), len(texts), digits, pngs)
+            texts.extend(part_texts)
+            progress(len(part_texts))
+
     if workers > 1 and len(tasks) > 1:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers) as pool:
-            for part in pool.imap(_write_task, tasks):
-                texts.extend(part)
-                progress(len(part))
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            collect(pool.imap(_encode_task, tasks))
     else:
-        for task in tasks:
-            part = _write_task(task)
-            texts.extend(part)
-            progress(len(part))
+        collect(map(_encode_task, tasks))
     labels = root / split / "labels.csv"
     with open(labels, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
