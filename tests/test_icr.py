@@ -210,3 +210,30 @@ def test_help_imports_no_tensorflow():
 
 def test_image_fixture_is_png(tiny_dataset):
     assert Image.open(next((tiny_dataset / "test" / "images").iterdir())).format == "PNG"
+
+
+def test_default_run_dir_never_reuses_a_finished_run(tmp_path, monkeypatch):
+    import argparse
+
+    import model.icr as icr
+
+    monkeypatch.setattr(icr, "RUNS_DIR", tmp_path)
+    args = argparse.Namespace(run_dir=None, overwrite=False)
+    assert icr.choose_run_dir(args, tmp_path / "digits") == tmp_path / "digits"
+    (tmp_path / "digits").mkdir()
+    assert icr.choose_run_dir(args, tmp_path / "digits") == tmp_path / "digits"  # resumable
+    (tmp_path / "digits" / "metrics.json").write_text("{}")
+    (tmp_path / "digits-2").mkdir()
+    (tmp_path / "digits-2" / "metrics.json").write_text("{}")
+    assert icr.choose_run_dir(args, tmp_path / "digits") == tmp_path / "digits-3"
+
+
+def test_a_bad_dataset_leaves_an_existing_run_untouched(tiny_dataset, tmp_path, capsys):
+    ds = copy_dataset(tiny_dataset, tmp_path)
+    too_long_label(ds)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text("{}")
+    status, _, err = run([ds, "--preset", "tiny", "--run-dir", run_dir, "--overwrite"], capsys)
+    assert status == 2 and "longer than the model can emit" in err
+    assert (run_dir / "metrics.json").read_text() == "{}"

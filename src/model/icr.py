@@ -164,7 +164,7 @@ def report(run_dir: Path, model, net: NetConfig, split, args, out_name: str) -> 
 
 
 def run_training(args, dataset: Path, manifest: dict) -> int:
-    from model.data import load_split, naming_corrupt_images
+    from model.data import check_time_steps, load_split, naming_corrupt_images
     from model.plots import plot_curves, plot_graph, plot_summary
     from model.train import train
 
@@ -175,18 +175,18 @@ def run_training(args, dataset: Path, manifest: dict) -> int:
     config = json.loads(json.dumps({"dataset": str(dataset.resolve()),
                                     "dataset_manifest": manifest,
                                     "net": net.to_dict(), "train": cfg.to_dict()}))
-    if args.overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
     previous = run_dir / "config.json"
-    if previous.is_file():
+    if previous.is_file() and not args.overwrite:
         old = json.loads(previous.read_text())
         if {k: old.get(k) for k in ("net", "train")} != {k: config[k] for k in ("net", "train")}:
             raise DataError(f"{run_dir} holds an unfinished run with other settings; rerun it "
                             "with the same flags, or pass --overwrite")
+    # Every check on the data comes before the run directory is touched.
     splits = {s: load_split(dataset, s, height) for s in ("train", "val", "test")}
-    from model.data import check_time_steps
-
-    check_time_steps(splits["test"], net)
+    for split in splits.values():
+        check_time_steps(split, net)
+    if args.overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", config)
     log(f"run directory: {run_dir}")
@@ -203,7 +203,9 @@ def run_training(args, dataset: Path, manifest: dict) -> int:
     if args.refresh_figures:
         for name in ("model_graph.png", "model_summary.png"):
             if (run_dir / name).is_file():
-                shutil.copyfile(run_dir / name, PROJECT_ROOT / name)
+                tmp = PROJECT_ROOT / f".{name}.partial"
+                shutil.copyfile(run_dir / name, tmp)
+                os.replace(tmp, PROJECT_ROOT / name)
     print(f"run directory: {run_dir}")
     print(f"test exact accuracy: greedy {100 * metrics['greedy']['exact']:.2f}%, "
           f"beam {100 * metrics['beam']['exact']:.2f}%")
