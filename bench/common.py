@@ -1,0 +1,40 @@
+"""What the benchmarks share: the same 2,000 writer-disjoint test sequences everywhere."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from digits.compose import ComposeConfig  # noqa: E402
+from digits.dataset import compose_block, split_pools  # noqa: E402
+from digits.sources import load_mnist  # noqa: E402
+
+TEST_SEED = 2024  # the same 2,000 test sequences in every benchmark
+
+
+def test_sequences(mnist_path: str | None, count: int = 2000, height: int = 28):
+    """The fixed test sequences as a list of uint8 images, their labels and the source name."""
+    mnist = load_mnist("file", mnist_path) if mnist_path else load_mnist("embedded")
+    pool = split_pools(mnist)["test"]
+    images, texts = [], []
+    for block in range(-(-count // 100)):
+        chunk = compose_block(pool, "test", block, min(100, count - 100 * block),
+                              ComposeConfig(height=height), TEST_SEED)
+        images += chunk.images
+        texts += chunk.texts
+    return images, texts, mnist.source
+
+
+def test_images(mnist_path: str | None, count: int = 2000, height: int = 28):
+    """(count, height, widest, 1) float32 zero-padded images, their widths, labels, source."""
+    images, texts, source = test_sequences(mnist_path, count, height)
+    widest = max(im.shape[1] for im in images)
+    batch = np.zeros((len(images), height, widest, 1), np.float32)
+    for i, im in enumerate(images):
+        batch[i, :, : im.shape[1], 0] = im
+    return batch, np.array([im.shape[1] for im in images]), texts, source

@@ -1,0 +1,119 @@
+"""Benchmark inference: throughput at batch 256, single-image latency, and decode cost.
+
+    python bench/infer.py [--mnist PATH] [--run RUN_DIR] [--json FILE]
+
+Reads 2,000 five-digit test sequences (fixed seed) composed in memory from the MNIST test
+digits, with our model (a trained run's, or the default architecture untrained) and the
+baseline. A benchmark, not a test: it prints what it measured and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import numpy as np  # noqa: E402
+
+from common import test_images  # noqa: E402
+
+
+def throughput(fn, images: np.ndarray, batch: int = 256) -> float:
+    fn(images[:batch])  # warm-up: traces the graph for this shape
+    start = time.perf_counter()
+    for i in range(0, len(images), batch):
+        fn(images[i:i + batch])
+    return len(images) / (time.perf_counter() - start)
+
+
+def latency(fn, images: np.ndarray, widths: np.ndarray, calls: int = 200) -> tuple[float, float]:
+    """p50 and p99 in ms of single-image calls, each image at its own width."""
+    singles = [images[i:i + 1, :, : widths[i]] for i in range(calls)]
+    for x in singles[:20]:
+        fn(x)
+    times = []
+    for x in singles:
+        start = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - start)
+    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
+
+
+def decode_cost(logits: np.ndarray, lengths: np.ndarray, method: str, beam: int = 10) -> float:
+    """Milliseconds per sequence, decoding batches of 256."""
+    from model.decoding import decode
+
+    decode(logits[:256], lengths[:256], method, beam_width=beam)
+    start = time.perf_counter()
+    for i in range(0, len(logits), 256):
+        decode(logits[i:i + 256], lengths[i:i + 256], method, beam_width=beam)
+    return (time.perf_counter() - start) / len(logits) * 1e3
+
+
+def compiled(model):
+    """The model as one traced graph, any batch and width (what a server would call)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, model.input_shape[1], None, 1), tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec],
+                       reduce_retracing=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mnist", help="local MNIST (.npz or IDX folder); default: embedded")
+    p.add_argument("--run", type=Path, help="a trained run directory for our model")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+
+    from baseline import build_baseline
+    from baseline import time_steps as baseline_steps
+    from model.evaluate import load_run
+    from model.network import NetConfig, build_model
+
+    images, widths, texts, source = test_images(args.mnist)
+    if args.run:
+        ours, net, _ = load_run(args.run)
+    else:
+        net = NetConfig()
+        ours = build_model(net)
+    models = {"ours": (ours, net.time_steps), "baseline": (build_baseline(), baseline_steps)}
+    results = {"source": source, "sequences": len(images), "trained": bool(args.run),
+               "models": {}}
+    print(f"{len(images):,} five-digit test sequences from {source} MNIST; our model "
+          f"{'from ' + str(args.run) if args.run else 'untrained (default architecture)'}")
+    print(f"{'model':<10}{'params':>10}{'seq/s @256':>12}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'greedy ms/seq':>15}{'beam10 ms/seq':>15}")
+    for name, (model, steps) in models.items():
+        fn = compiled(model)
+        rate = throughput(fn, images)
+        p50, p99 = latency(fn, images, widths)
+        logits = np.concatenate([np.asarray(fn(images[i:i + 256]))
+                                 for i in range(0, len(images), 256)])
+        lengths = np.array([steps(int(w)) for w in widths])
+        greedy = decode_cost(logits, lengths, "greedy")
+        beam = decode_cost(logits, lengths, "beam")
+        results["models"][name] = {"params": model.count_params(), "seq_per_s_batch256": rate,
+                                   "p50_ms": p50, "p99_ms": p99, "greedy_ms_per_seq": greedy,
+                                   "beam10_ms_per_seq": beam}
+        print(f"{name:<10}{model.count_params():>10,}{rate:>12,.0f}{p50:>9.2f}{p99:>9.2f}"
+              f"{greedy:>15.3f}{beam:>15.3f}")
+    command = "python bench/infer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    results["command"] = command.strip()
+    print(f"reproduce: {results['command']}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
