@@ -149,3 +149,91 @@ def make_dataset(split: Split, batch_size: int, height: int, shuffle_seed: int |
     ds = ds.padded_batch(batch_size, padding_values=(tf.constant(0, tf.uint8), 0))
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class FreshSequences:
+    """Training data composed anew every epoch from a digit pool, never stored.
+
+    Each epoch draws ``count`` new sequences (new digit combinations, new augmentation),
+    so a small digit pool is not memorised as quickly as a fixed set of sequences is.
+
+    Attributes:
+        x: (pool, 28, 28) uint8 digits; y: (pool,) labels.
+        compose: how to compose (digits.compose.ComposeConfig).
+        count: sequences per epoch.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    compose: object
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def fresh_pool(manifest: dict, count: int) -> FreshSequences:
+    """The training digit pool of a dataset, reloaded from the MNIST source its manifest names.
+
+    Raises:
+        DataError: the source is gone or its checksum differs from the manifest's.
+    """
+    from digits.compose import ComposeConfig
+    from digits.dataset import split_pools
+    from digits.sources import load_mnist
+
+    src = manifest["source"]
+    path = src["origin"] if src["name"] in ("file", "keras") else None
+    mnist = load_mnist("file" if path else src["name"], path)
+    if mnist.sha256 != src["sha256"]:
+        raise DataError(f"the MNIST source {src['origin']} has changed since the dataset was "
+                        "made (sha256 differs); regenerate the dataset")
+    x, y = split_pools(mnist)["train"]
+    return FreshSequences(x, y, ComposeConfig(**manifest["compose"]), count)
+
+
+def check_fresh_time_steps(fresh: FreshSequences, net: NetConfig) -> None:
+    """Like check_time_steps, for the narrowest image the composer can make per length."""
+    from digits.compose import DIGIT_SIZE, MIN_WIDTH_PER_DIGIT
+
+    cfg = fresh.compose
+    per_digit = MIN_WIDTH_PER_DIGIT if cfg.augment else DIGIT_SIZE
+    for length in range(cfg.min_length, cfg.max_length + 1):
+        width = length * per_digit * cfg.height // DIGIT_SIZE
+        if net.time_steps(width) < 2 * length + 1:
+            raise DataError(f"composed {length}-digit sequences can be {width} pixels wide, "
+                            f"too narrow for the model to emit them ({net.time_steps(width)} "
+                            f"time steps, {2 * length + 1} needed); use less pooling")
+
+
+def make_fresh_dataset(fresh: FreshSequences, batch_size: int, seed: int):
+    """Like make_dataset, but every epoch composes new batches (seeded by seed and epoch)."""
+    import itertools
+
+    import tensorflow as tf
+
+    from digits.compose import compose
+    from model.vocab import encode_batch
+
+    cfg = fresh.compose
+    epochs = itertools.count()
+
+    def batches():
+        epoch = next(epochs)
+        for b in range(-(-fresh.count // batch_size)):
+            n = min(batch_size, fresh.count - b * batch_size)
+            chunk = compose(fresh.x, fresh.y, n, cfg, np.random.default_rng([seed, epoch, b]))
+            widest = max(im.shape[1] for im in chunk.images)
+            images = np.zeros((n, cfg.height, widest, 1), np.uint8)
+            for i, im in enumerate(chunk.images):
+                images[i, :, : im.shape[1], 0] = im
+            yield images, encode_batch(chunk.texts, cfg.max_length)
+
+    ds = tf.data.Dataset.from_generator(batches, output_signature=(
+        tf.TensorSpec((None, cfg.height, None, 1), tf.uint8),
+        tf.TensorSpec((None, cfg.max_length), tf.int32)))
+    # A generator's length is unknown to tf.data; Keras needs it to run several epochs.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-fresh.count // batch_size)))
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return ds.prefetch(4)  # composing overlaps training

@@ -52,7 +52,9 @@ TRAIN_FLAGS = {"epochs": (int, "most epochs (early stopping may end sooner)"),
                "learning_rate": (float, "peak Adam learning rate"),
                "warmup_epochs": (float, "epochs of linear warm-up"),
                "patience": (int, "early-stopping patience in epochs"),
-               "seed": (int, "random seed")}
+               "seed": (int, "random seed"),
+               "fresh": (bool, "compose new training sequences every epoch from the "
+                               "dataset's MNIST source instead of reading its train split")}
 
 
 def _flag(field: str) -> str:
@@ -93,8 +95,11 @@ def build_parser() -> Parser:
         g.add_argument(_flag(name), type=kind, help=f"{text} (default {_show(getattr(net, name))})")
     g = p.add_argument_group("training (defaults: model.train.TrainConfig)")
     for name, (kind, text) in TRAIN_FLAGS.items():
-        g.add_argument(_flag(name), type=kind,
-                       help=f"{text} (default {_show(getattr(train, name))})")
+        if kind is bool:
+            g.add_argument(_flag(name), action="store_const", const=True, help=text)
+        else:
+            g.add_argument(_flag(name), type=kind,
+                           help=f"{text} (default {_show(getattr(train, name))})")
     return p
 
 
@@ -164,7 +169,7 @@ def report(run_dir: Path, model, net: NetConfig, split, args, out_name: str) -> 
 
 
 def run_training(args, dataset: Path, manifest: dict) -> int:
-    from model.data import check_time_steps, load_split, naming_corrupt_images
+    from model.data import check_time_steps, fresh_pool, load_split, naming_corrupt_images
     from model.plots import plot_curves, plot_graph, plot_summary
     from model.train import train
 
@@ -185,15 +190,17 @@ def run_training(args, dataset: Path, manifest: dict) -> int:
     splits = {s: load_split(dataset, s, height) for s in ("train", "val", "test")}
     for split in splits.values():
         check_time_steps(split, net)
+    training = fresh_pool(manifest, len(splits["train"])) if cfg.fresh else splits["train"]
     if args.overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", config)
     log(f"run directory: {run_dir}")
-    log(f"training on {len(splits['train']):,} sequences, validating on {len(splits['val']):,}")
+    log(f"training on {len(splits['train']):,} {'new ' if cfg.fresh else ''}sequences"
+        f"{' per epoch' if cfg.fresh else ''}, validating on {len(splits['val']):,}")
     start = time.time()
     with naming_corrupt_images(splits.values()):
-        model = train(run_dir, splits["train"], splits["val"], net, cfg, log=log,
+        model = train(run_dir, training, splits["val"], net, cfg, log=log,
                       tensorboard=args.tensorboard)
         log(f"trained in {time.time() - start:.0f} s")
         plot_curves(run_dir / "history.csv", run_dir / "curves.png")

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from digits.errors import DataError
-from model.data import Split, check_time_steps, make_dataset
+from model.data import (
+    FreshSequences,
+    Split,
+    check_fresh_time_steps,
+    check_time_steps,
+    make_dataset,
+    make_fresh_dataset,
+)
 from model.network import NetConfig, build_model
 
 BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
@@ -33,6 +40,9 @@ class TrainConfig:
     warmup_epochs: float = 1.0  # Linear warm-up: CTC is unstable on large early steps.
     patience: int = 6  # Epochs without a better validation exact accuracy before stopping.
     seed: int = 1234  # Weight initialisation, dropout and shuffling.
+    # Compose new training sequences every epoch from the dataset's MNIST source instead of
+    # reading its fixed training split (same count, same composition settings).
+    fresh: bool = False
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -121,9 +131,12 @@ def resume_epoch(run_dir: Path) -> int | None:
         return None
 
 
-def train(run_dir: Path, train_split: Split, val_split: Split, net: NetConfig, cfg: TrainConfig,
-          log=print, tensorboard: bool = False):
+def train(run_dir: Path, train_split: Split | FreshSequences, val_split: Split, net: NetConfig,
+          cfg: TrainConfig, log=print, tensorboard: bool = False):
     """Train a model into ``run_dir``; resumes from its backup if a previous run was killed.
+
+    Args:
+        train_split: a stored split, or a digit pool to compose new sequences from each epoch.
 
     Returns:
         The model with the best validation exact accuracy, also saved as run_dir/model.keras.
@@ -131,7 +144,10 @@ def train(run_dir: Path, train_split: Split, val_split: Split, net: NetConfig, c
     import keras
 
     for split in (train_split, val_split):
-        check_time_steps(split, net)
+        if isinstance(split, Split):
+            check_time_steps(split, net)
+        else:
+            check_fresh_time_steps(split, net)
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(net)
     steps = math.ceil(len(train_split) / cfg.batch_size)
@@ -141,7 +157,10 @@ def train(run_dir: Path, train_split: Split, val_split: Split, net: NetConfig, c
         warmup_steps=warmup, decay_steps=max(1, cfg.epochs * steps - warmup), alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.CTC())
 
-    train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed)
+    if isinstance(train_split, FreshSequences):
+        train_ds = make_fresh_dataset(train_split, cfg.batch_size, cfg.seed)
+    else:
+        train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed)
     val_ds = make_dataset(val_split, 256, net.height)
     callbacks = make_callbacks(run_dir, val_split, net, cfg, log, tensorboard)
     start = resume_epoch(run_dir)
