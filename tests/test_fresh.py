@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from conftest import fake_mnist
 
+from conftest import fake_mnist
 from digits.compose import ComposeConfig
 from digits.errors import DataError
 from digits.sequence_generator import main as generate
