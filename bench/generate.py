@@ -62,6 +62,18 @@ def write_rate(mnist, count: int, workers: int, scratch: Path) -> float:
         return count / (time.perf_counter() - start)
 
 
+def file_rate(count: int, scratch: Path, size: int = 1900) -> float:
+    """Files per second the filesystem itself takes: ``count`` files of PNG size, no work."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    data = bytes(size)
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        start = time.perf_counter()
+        for i in range(count):
+            with open(f"{tmp}/{i:06d}.png", "wb") as f:
+                f.write(data)
+        return count / (time.perf_counter() - start)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mnist", help="local MNIST (.npz or IDX folder); default: embedded")
@@ -88,6 +100,10 @@ def main(argv=None) -> int:
     # memory-backed filesystem shows what the code itself does.
     scratches = [("disk", args.scratch)] + ([("tmpfs", SHM)] if SHM.is_dir() else [])
     for where, scratch in scratches:
+        rate = file_rate(args.count, scratch)
+        label = f"empty files only ({where})"
+        results["rows"].append({"what": label, "scratch": str(scratch), "seq_per_s": rate})
+        print(f"{label:<28}{'-':>8}{rate:>10,.0f}")
         for workers in (1, 2):
             rate = write_rate(mnist, args.count, workers, scratch)
             label = f"written as PNG ({where})"
