@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -38,3 +40,13 @@ def test_images(mnist_path: str | None, count: int = 2000, height: int = 28):
     for i, im in enumerate(images):
         batch[i, :, : im.shape[1], 0] = im
     return batch, np.array([im.shape[1] for im in images]), texts, source
+
+
+def report(results: dict, script: str, argv: list[str] | None, json_path: Path | None) -> int:
+    """Print the command that reproduces a benchmark and save its results as JSON."""
+    args = argv if argv is not None else sys.argv[1:]
+    results["command"] = f"python bench/{script} {shlex.join(args)}".strip()
+    print(f"reproduce: {results['command']}")
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+    return 0

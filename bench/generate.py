@@ -10,9 +10,7 @@ what it measured and asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import shlex
 import sys
 import tempfile
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from common import report  # noqa: E402
 from digits import dataset  # noqa: E402
 from digits.cli import DATA_DIR  # noqa: E402
 from digits.compose import ComposeConfig  # noqa: E402
@@ -110,12 +109,7 @@ def main(argv=None) -> int:
             results["rows"].append({"what": label, "scratch": str(scratch), "workers": workers,
                                     "seq_per_s": rate})
             print(f"{label:<28}{workers:>8}{rate:>10,.0f}")
-    command = "python bench/generate.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    results["command"] = command.strip()
-    print(f"reproduce: {results['command']}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return report(results, "generate.py", argv, args.json)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ baseline. A benchmark, not a test: it prints what it measured and asserts nothin
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -24,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 
-from common import test_images  # noqa: E402
+from common import report, test_images  # noqa: E402
 
 
 def throughput(fn, images: np.ndarray, batch: int = 256) -> float:
@@ -107,12 +105,7 @@ def main(argv=None) -> int:
                                    "beam10_ms_per_seq": beam}
         print(f"{name:<10}{model.count_params():>10,}{rate:>12,.0f}{p50:>9.2f}{p99:>9.2f}"
               f"{greedy:>15.3f}{beam:>15.3f}")
-    command = "python bench/infer.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    results["command"] = command.strip()
-    print(f"reproduce: {results['command']}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return report(results, "infer.py", argv, args.json)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,14 @@ suits a single line is tried on the first 200 sequences and the best is run on a
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import test_sequences
+from common import report, test_sequences
 from model.metrics import evaluate
 
 MODES = {6: "uniform block", 7: "single line", 8: "single word", 13: "raw line"}
@@ -83,15 +81,9 @@ def main(argv=None) -> int:
               f"CER {100 * m['cer']:.1f}%")
     print(f"best psm {best}, all {len(images):,}: exact {100 * full['exact']:.2f}%, "
           f"CER {100 * full['cer']:.2f}%")
-    command = ("python bench/tesseract.py "
-               + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
-    print(f"reproduce: {command}")
-    if args.json:
-        args.json.write_text(json.dumps({"version": version, "source": source, "best_psm": best,
-                                         "exact": full["exact"], "cer": full["cer"],
-                                         "trial": {str(k): v for k, v in trial.items()},
-                                         "command": command}, indent=2) + "\n")
-    return 0
+    results = {"version": version, "source": source, "best_psm": best, "exact": full["exact"],
+               "cer": full["cer"], "trial": {str(k): v for k, v in trial.items()}}
+    return report(results, "tesseract.py", argv, args.json)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,8 @@ speed-up to each accuracy level. A benchmark, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -24,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from common import test_images  # noqa: E402
+from common import report, test_images  # noqa: E402
 from digits.compose import ComposeConfig, compose  # noqa: E402
 from digits.dataset import split_pools  # noqa: E402
 from digits.sources import load_mnist  # noqa: E402
@@ -181,13 +179,7 @@ def main(argv=None) -> int:
             elif a:
                 print(f"speed-up to {100 * lv:g}% exact: ours {a:.0f} s, baseline never "
                       f"within {args.budget:.0f} s")
-    command = ("python bench/train.py "
-               + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
-    results["command"] = command
-    print(f"reproduce: {command}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return report(results, "train.py", argv, args.json)
 
 
 if __name__ == "__main__":
