@@ -237,3 +237,23 @@ def test_a_bad_dataset_leaves_an_existing_run_untouched(tiny_dataset, tmp_path, 
     status, _, err = run([ds, "--preset", "tiny", "--run-dir", run_dir, "--overwrite"], capsys)
     assert status == 2 and "longer than the model can emit" in err
     assert (run_dir / "metrics.json").read_text() == "{}"
+
+
+def test_a_crash_after_the_final_save_still_finishes(tiny_dataset, tmp_path, capsys,
+                                                     monkeypatch):
+    run_dir = tmp_path / "run"
+    args = [tiny_dataset, "--preset", "tiny", "--run-dir", run_dir]
+    real = train_module.shutil.rmtree
+
+    def crash(path, *a, **k):
+        if str(path).endswith("backup"):
+            raise KeyboardInterrupt  # killed between model.keras and removing the backup
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(train_module.shutil, "rmtree", crash)
+    assert run(args, capsys)[0] == 130
+    assert (run_dir / "model.keras").is_file() and not (run_dir / "best.keras").exists()
+    monkeypatch.setattr(train_module.shutil, "rmtree", real)
+    status, _, err = run(args, capsys)
+    assert status == 0, err
+    assert ARTEFACTS <= {p.name for p in run_dir.iterdir()}

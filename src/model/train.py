@@ -168,11 +168,14 @@ def train(run_dir: Path, train_split: Split | FreshSequences, val_split: Split, 
         log(f"resuming {run_dir} at epoch {start} (from its backup)")
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
               shuffle=False, verbose=0)  # the dataset shuffles itself, with the seed
-    if not (run_dir / BEST).is_file():
+    if (run_dir / BEST).is_file():
+        best = keras.models.load_model(run_dir / BEST, safe_mode=True)
+        save_atomically(best, run_dir / FINAL)
+        (run_dir / BEST).unlink()
+    elif (run_dir / FINAL).is_file():  # a crash came after the final save: keep that model
+        best = keras.models.load_model(run_dir / FINAL, safe_mode=True)
+    else:
         raise DataError("training produced no usable model (the loss diverged?)")
-    best = keras.models.load_model(run_dir / BEST, safe_mode=True)
-    save_atomically(best, run_dir / FINAL)
-    (run_dir / BEST).unlink()
     shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
     return best
 
