@@ -12,6 +12,7 @@ speed-up to each accuracy level. A benchmark, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -94,7 +95,7 @@ def run_model(name, model, steps, train_ds, budget, schedule, test):
     while spent < budget:
         cb = Budget(spent)
         start = time.perf_counter()
-        model.fit(train_ds, epochs=1, verbose=0, callbacks=[cb])
+        model.fit(train_ds, epochs=1, verbose=0, callbacks=[cb], shuffle=False)
         spent += time.perf_counter() - start
         epoch += 1
         exact, cer = exact_accuracy(model, steps, *test)
@@ -113,6 +114,8 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=20_000, help="training sequences per epoch")
     p.add_argument("--fresh", action="store_true", help="compose new sequences every epoch")
     p.add_argument("--models", default="ours,baseline")
+    p.add_argument("--conv-filters", help="our CNN widths, e.g. 32,64,128 (default: NetConfig)")
+    p.add_argument("--gru-units", help="our BiGRU sizes, e.g. 96 (default: NetConfig)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     import keras
@@ -128,6 +131,10 @@ def main(argv=None) -> int:
     images, widths, texts, source = test_images(args.mnist)
     test = (images, widths, texts)
     cfg, net = TrainConfig(), NetConfig()
+    for field in ("conv_filters", "gru_units"):
+        if getattr(args, field):
+            sizes = tuple(int(v) for v in getattr(args, field).split(","))
+            net = dataclasses.replace(net, **{field: sizes})
 
     def our_schedule(fraction):
         # The trainer's recipe on a time axis: 5% linear warm-up, then cosine to 1%.
@@ -137,7 +144,7 @@ def main(argv=None) -> int:
         return cfg.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * f)))
 
     results = {"source": source, "budget_s": args.budget, "count": args.count,
-               "fresh": args.fresh, "models": {}}
+               "fresh": args.fresh, "net": net.to_dict(), "models": {}}
     print(f"training on {args.count:,} five-digit sequences per epoch "
           f"({'fresh each epoch' if args.fresh else 'a fixed set'}) from {source} MNIST, "
           f"{args.budget:.0f} s per model; testing on {len(texts):,} writer-"
