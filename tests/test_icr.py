@@ -257,3 +257,11 @@ def test_a_crash_after_the_final_save_still_finishes(tiny_dataset, tmp_path, cap
     status, _, err = run(args, capsys)
     assert status == 0, err
     assert ARTEFACTS <= {p.name for p in run_dir.iterdir()}
+
+
+def test_an_unreadable_config_in_the_run_dir_is_one_line(tiny_dataset, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{broken")
+    status, _, err = run([tiny_dataset, "--preset", "tiny", "--run-dir", run_dir], capsys)
+    assert status == 2 and "unreadable" in err and "Traceback" not in err

@@ -182,7 +182,11 @@ def run_training(args, dataset: Path, manifest: dict) -> int:
                                     "net": net.to_dict(), "train": cfg.to_dict()}))
     previous = run_dir / "config.json"
     if previous.is_file() and not args.overwrite:
-        old = json.loads(previous.read_text())
+        try:
+            old = json.loads(previous.read_text())
+        except (OSError, ValueError) as e:
+            raise DataError(f"{previous} is unreadable ({e}); pass --overwrite to start "
+                            "afresh") from None
         if {k: old.get(k) for k in ("net", "train")} != {k: config[k] for k in ("net", "train")}:
             raise DataError(f"{run_dir} holds an unfinished run with other settings; rerun it "
                             "with the same flags, or pass --overwrite")
