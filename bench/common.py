@@ -34,12 +34,11 @@ def test_sequences(mnist_path: str | None, count: int = 2000, height: int = 28):
 
 def test_images(mnist_path: str | None, count: int = 2000, height: int = 28):
     """(count, height, widest, 1) float32 zero-padded images, their widths, labels, source."""
+    from model.data import pad_images
+
     images, texts, source = test_sequences(mnist_path, count, height)
-    widest = max(im.shape[1] for im in images)
-    batch = np.zeros((len(images), height, widest, 1), np.float32)
-    for i, im in enumerate(images):
-        batch[i, :, : im.shape[1], 0] = im
-    return batch, np.array([im.shape[1] for im in images]), texts, source
+    return (pad_images(images, np.float32), np.array([im.shape[1] for im in images]), texts,
+            source)
 
 
 def report(results: dict, script: str, argv: list[str] | None, json_path: Path | None) -> int:

@@ -35,6 +35,7 @@ def fixed_dataset(x, y, count: int, batch: int, seed: int):
     """``count`` sequences composed once, reshuffled into padded batches every epoch."""
     import tensorflow as tf
 
+    from model.data import pad_images
     from model.vocab import encode_batch
 
     rng = np.random.default_rng(seed)
@@ -50,11 +51,7 @@ def fixed_dataset(x, y, count: int, batch: int, seed: int):
         order = order_rng.permutation(count)
         for i in range(0, count, batch):
             idx = order[i:i + batch]
-            widest = max(images[j].shape[1] for j in idx)
-            out = np.zeros((len(idx), 28, widest, 1), np.uint8)
-            for k, j in enumerate(idx):
-                out[k, :, : images[j].shape[1], 0] = images[j]
-            yield out, labels[idx]
+            yield pad_images([images[j] for j in idx]), labels[idx]
 
     ds = tf.data.Dataset.from_generator(batches, output_signature=(
         tf.TensorSpec((None, 28, None, 1), tf.uint8), tf.TensorSpec((None, 5), tf.int32)))

@@ -77,3 +77,13 @@ def test_history_has_every_epoch(npz_dataset, tmp_path, capsys):
                 str(run)]) == 0
     with open(run / "history.csv") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2]
+
+
+def test_pad_images_pads_right_with_black():
+    from model.data import pad_images
+
+    a, b = np.full((3, 2), 7, np.uint8), np.full((3, 4), 9, np.uint8)
+    batch = pad_images([a, b])
+    assert batch.shape == (2, 3, 4, 1) and batch.dtype == np.uint8
+    assert (batch[0, :, :2, 0] == 7).all() and (batch[0, :, 2:, 0] == 0).all()
+    assert (batch[1, :, :, 0] == 9).all()

@@ -193,6 +193,16 @@ def fresh_pool(manifest: dict, count: int) -> FreshSequences:
     return FreshSequences(x, y, ComposeConfig(**manifest["compose"]), count)
 
 
+def pad_images(images: list[np.ndarray], dtype=np.uint8) -> np.ndarray:
+    """Stack (height, width_i) images into (n, height, widest, 1), zero-padded on the right
+    (zero is the black background)."""
+    widest = max(im.shape[1] for im in images)
+    batch = np.zeros((len(images), images[0].shape[0], widest, 1), dtype)
+    for i, im in enumerate(images):
+        batch[i, :, : im.shape[1], 0] = im
+    return batch
+
+
 def check_fresh_time_steps(fresh: FreshSequences, net: NetConfig) -> None:
     """Like check_time_steps, for the narrowest image the composer can make per length."""
     from digits.compose import DIGIT_SIZE, MIN_WIDTH_PER_DIGIT
@@ -224,11 +234,7 @@ def make_fresh_dataset(fresh: FreshSequences, batch_size: int, seed: int):
         for b in range(-(-fresh.count // batch_size)):
             n = min(batch_size, fresh.count - b * batch_size)
             chunk = compose(fresh.x, fresh.y, n, cfg, np.random.default_rng([seed, epoch, b]))
-            widest = max(im.shape[1] for im in chunk.images)
-            images = np.zeros((n, cfg.height, widest, 1), np.uint8)
-            for i, im in enumerate(chunk.images):
-                images[i, :, : im.shape[1], 0] = im
-            yield images, encode_batch(chunk.texts, cfg.max_length)
+            yield pad_images(chunk.images), encode_batch(chunk.texts, cfg.max_length)
 
     ds = tf.data.Dataset.from_generator(batches, output_signature=(
         tf.TensorSpec((None, cfg.height, None, 1), tf.uint8),
