@@ -115,6 +115,10 @@ BAD = {
     "shard size for png": (lambda t: ["--shard-size", "10"], "--format tfrecord"),
     "examples of one test image": (lambda t: ["--count-test", "1", "--examples", t / "ex"],
                                    "--examples"),
+    "negative slant": (lambda t: ["--slant", "-0.1"], "--slant"),
+    "share over one": (lambda t: ["--marks", "1.5"], "--marks"),
+    "no ink": (lambda t: ["--ink", "0"], "--ink"),
+    "jpeg quality": (lambda t: ["--jpeg", "100"], "--jpeg"),
 }
 
 
@@ -175,3 +179,18 @@ def test_help_imports_no_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=SRC, capture_output=True, text=True,
                          check=True).stdout
     assert "--no-augment" in out and out.strip().endswith("False False")
+
+
+def test_realistic_preset_applies_and_explicit_flags_win():
+    from digits.compose import REALISTIC, ComposeConfig
+    from digits.sequence_generator import build_parser, config_from_args
+
+    parser = build_parser()
+    cfg = config_from_args(parser.parse_args(["--realistic"]))
+    assert {k: getattr(cfg, k) for k in REALISTIC} == REALISTIC
+    cfg = config_from_args(parser.parse_args(["--realistic", "--marks", "0", "--length", "3"]))
+    assert cfg.marks == 0 and cfg.min_length == cfg.max_length == 3
+    assert cfg.slant == REALISTIC["slant"]
+    cfg = config_from_args(parser.parse_args(["--realistic", "--max-length", "8"]))
+    assert (cfg.min_length, cfg.max_length) == (ComposeConfig.min_length, 8)
+    assert config_from_args(parser.parse_args([])) == ComposeConfig()

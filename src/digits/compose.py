@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digits import realism
+from digits.realism import MARK_ROOM, MARKS
+
 DIGIT_SIZE = 28  # MNIST digits are 28x28, ink centred in a 20x20 box.
 MIN_HEIGHT = 16  # Below this, strokes of a resized digit blur into each other.
 # Every sequence is at least this many pixels wide per digit, so that a CNN that
@@ -45,18 +48,39 @@ class ComposeConfig:
     margin: int = 2  # Pixels left and right of the ink when augmenting.
     noise: float = 0.04  # Largest std of uniform pixel noise, as a fraction of 255.
     blur: float = 0.5  # Largest blend toward a 3x3 box blur.
+    # Realism (digits.realism): what real forms and registers show and MNIST lacks. All off
+    # by default, so that the seed's clean sequences and the main job stay as they were;
+    # REALISTIC below turns them on for models that read real images.
+    slant: float = 0.0  # One shear per number, +-, on top of each digit's own: writers slant.
+    wander: float = 0.0  # Baseline wander and tilt across a number, in pixels, +-.
+    continental: float = 0.0  # Share of 1s given a flag and 7s a crossbar.
+    marks: float = 0.0  # Share of numbers with a dot, comma or dash beside them.
+    rules: float = 0.0  # Share of images crossed by a ruling line or table border.
+    paper: float = 0.0  # Share rendered as dark ink on paper (tone, texture, grain).
+    ink: float = 0.35  # Faintest ink on paper, as a fraction of the paper's brightness.
+    jpeg: int = 0  # Lowest JPEG quality of a paper image's round trip (0: none).
 
     def max_width(self) -> int:
         """Widest natural image this config can produce, in pixels at height 28."""
         if not self.augment:
             return self.max_length * DIGIT_SIZE
+        room = max(sum(r) for r in MARK_ROOM.values()) if self.marks > 0 else 0
         return max(
-            self.max_length * DIGIT_SIZE + (self.max_length - 1) * self.max_gap + 2 * self.margin,
+            self.max_length * DIGIT_SIZE + (self.max_length - 1) * self.max_gap + 2 * self.margin
+            + room,
             self.max_length * MIN_WIDTH_PER_DIGIT,
         )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# The generator's --realistic: settings for a model that reads real handwritten numbers
+# (model.read) rather than the seed's five-digit test. Numbers of 1 to 6 digits, as on
+# forms and registers, and every realism effect on; see README "Realism" for what each
+# bought on real folders.
+REALISTIC = {"min_length": 1, "max_length": 6, "slant": 0.35, "wander": 2.0,
+             "continental": 0.3, "marks": 0.3, "rules": 0.3}
 
 
 @dataclass
@@ -185,9 +209,11 @@ def affine_warp(digits: np.ndarray, matrices: np.ndarray, offsets: np.ndarray,
     return top + wy * (bottom - top)
 
 
-def _augment_digits(digits: np.ndarray, cfg: ComposeConfig, rng: np.random.Generator) -> np.ndarray:
+def _augment_digits(digits: np.ndarray, cfg: ComposeConfig, rng: np.random.Generator,
+                    extra_shear: np.ndarray | None = None,
+                    extra_dy: np.ndarray | None = None) -> np.ndarray:
     """Per-digit stroke thickness, scale, rotation, shear, elastic distortion and vertical
-    jitter. Float32 out."""
+    jitter, plus a given extra shear and vertical offset per digit. Float32 out."""
     n = len(digits)
     if cfg.thickness > 0:
         out = change_thickness(digits, _sample(rng, -cfg.thickness, cfg.thickness, n))
@@ -197,6 +223,10 @@ def _augment_digits(digits: np.ndarray, cfg: ComposeConfig, rng: np.random.Gener
     theta = np.deg2rad(_sample(rng, -cfg.rotation, cfg.rotation, n))
     shear = _sample(rng, -cfg.shear, cfg.shear, n)
     dy = _sample(rng, -cfg.jitter, cfg.jitter, n)
+    if extra_shear is not None:
+        shear = shear + extra_shear
+    if extra_dy is not None:
+        dy = dy + extra_dy
     cos, sin = np.cos(theta), np.sin(theta)
     # Forward map: scale, then shear (x += shear * y), then rotate. We need its inverse.
     fwd = np.empty((n, 2, 2), np.float32)
@@ -255,25 +285,38 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
     starts = np.concatenate([[0], np.cumsum(lengths)])
     idx = rng.integers(0, len(x), int(starts[-1]))
     digits = x[idx]
+    lead = trail = marks = None
     if cfg.augment:
-        digits = _augment_digits(digits, cfg, rng)
+        if cfg.continental > 0:
+            digits = realism.continental(digits, y[idx], cfg.continental, rng)
+        slant = np.repeat(_sample(rng, -cfg.slant, cfg.slant, n), lengths) if cfg.slant > 0 \
+            else None
+        lift = realism.wander(lengths, cfg.wander, rng) if cfg.wander > 0 else None
+        digits = _augment_digits(digits, cfg, rng, slant, lift)
         first, last = _ink_columns(digits)
         gaps = rng.integers(cfg.min_gap, cfg.max_gap + 1, len(idx))
+        if cfg.marks > 0:
+            marks = realism.choose_marks(n, cfg.marks, rng)
+            lead = np.array([MARK_ROOM[MARKS[k]][0] for k in marks])
+            trail = np.array([MARK_ROOM[MARKS[k]][1] for k in marks])
     else:
         first = np.zeros(len(idx), np.int64)
         last = np.full(len(idx), DIGIT_SIZE - 1)
         gaps = np.zeros(len(idx), np.int64)
     margin = cfg.margin if cfg.augment else 0
+    if lead is None:
+        lead = trail = np.zeros(n, np.int64)
 
     # x offset of each digit's 28-wide box: its ink starts where the previous ink ended
     # plus a gap. Computed per sequence by a cumulative sum over the flat digit list.
     advance = last - first + 1 + gaps  # from this digit's ink start to the next one's
     advance[starts[1:] - 1] = 0
     cum = np.cumsum(advance) - advance
-    ink_start = margin + cum - np.repeat(cum[starts[:-1]], lengths)
+    ink_start = margin + np.repeat(lead, lengths) + cum - np.repeat(cum[starts[:-1]], lengths)
     box_x = ink_start - first
     ink_end = np.maximum.reduceat(ink_start + (last - first) + 1, starts[:-1])
-    widths = np.maximum(ink_end + margin, lengths * (MIN_WIDTH_PER_DIGIT if cfg.augment else 0))
+    widths = np.maximum(ink_end + trail + margin,
+                        lengths * (MIN_WIDTH_PER_DIGIT if cfg.augment else 0))
 
     # Boxes may start left of 0 (ink near the box edge is rare but blank columns are
     # not): draw on a canvas padded by one box on each side, then crop.
@@ -293,15 +336,26 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         where = origin[sel][:, None, None] + box
         flat[where] = np.maximum(flat[where], digits[sel])
     canvas = canvas[:, :, pad:pad + int(widths.max())]
+    if marks is not None or (cfg.augment and cfg.rules > 0):
+        canvas = np.ascontiguousarray(canvas)  # drawn on in place through a flat view
+    if marks is not None:
+        realism.draw_marks(canvas, marks, (margin + lead).astype(np.float32),
+                           ink_end.astype(np.float32), rng)
+    if cfg.augment and cfg.rules > 0:
+        realism.draw_rules(canvas, widths, cfg.rules, rng)
     if cfg.augment:
         canvas = _image_noise(canvas, cfg, rng)
     canvas = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
     labels = y[idx].astype(np.uint8) + ord("0")
     images, texts, indices = [], [], []
+    on_paper = rng.random(n) < cfg.paper if cfg.augment and cfg.paper > 0 else np.zeros(n, bool)
     for i in range(n):
         a, b = starts[i], starts[i + 1]
-        images.append(_fit(canvas[i, :, : widths[i]], cfg))
+        image = _fit(canvas[i, :, : widths[i]], cfg)
+        if on_paper[i]:
+            image = realism.on_paper(image, rng, cfg.ink, cfg.jpeg)
+        images.append(image)
         texts.append(labels[a:b].tobytes().decode("ascii"))
         indices.append(idx[a:b])
     return Chunk(images, texts, indices)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from digits.cli import DATA_DIR, Parser, fail, progress_bar
-from digits.compose import DIGIT_SIZE, MIN_HEIGHT, ComposeConfig
+from digits.compose import DIGIT_SIZE, MIN_HEIGHT, REALISTIC, ComposeConfig
 from digits.errors import DataError
 
 DEFAULT_SEED = 1234  # Fixed, so that two users running the default get the same dataset.
@@ -39,6 +39,14 @@ _FIELD_HELP = {
     "margin": "blank pixels left and right of the ink",
     "noise": "largest pixel-noise std, as a fraction of 255",
     "blur": "largest blend toward a 3x3 blur (0..1)",
+    "slant": "one horizontal shear per number, +-, on top of --shear",
+    "wander": "baseline wander and tilt across a number in pixels, +-",
+    "continental": "share of 1s drawn with a flag and 7s with a crossbar (0..1)",
+    "marks": "share of numbers with a dot, comma or dash beside them (0..1)",
+    "rules": "share of images crossed by a ruling line or table border (0..1)",
+    "paper": "share of images rendered as dark ink on paper (0..1)",
+    "ink": "faintest ink on paper, a fraction of the paper's brightness (0..1]",
+    "jpeg": "lowest JPEG quality for paper images, 1..95 (0: no JPEG round trip)",
 }
 
 
@@ -85,17 +93,28 @@ def build_parser() -> Parser:
         if _FIELD_HELP[f.name] is None:
             continue
         kind = int if f.name in {"min_length", "max_length", "height", "width", "min_gap",
-                                 "max_gap", "margin"} else float
+                                 "max_gap", "margin", "jpeg"} else float
         comp.add_argument(_flag(f.name), type=kind, default=None,
                           help=f"{_FIELD_HELP[f.name]} (default {f.default})")
     comp.add_argument("--no-augment", dest="augment", action="store_false",
                       help="no augmentation: the clean side-by-side concatenation")
+    comp.add_argument("--realistic", action="store_true",
+                      help="for reading real images: " + ", ".join(
+                          f"{_flag(k)} {v}" for k, v in REALISTIC.items())
+                      + " (flags given explicitly win)")
     return p
 
 
 def config_from_args(args) -> ComposeConfig:
     """The ComposeConfig that the parsed flags describe, validated."""
     values = {}
+    if args.realistic:
+        # The preset first, so that explicit flags override it; any length flag replaces
+        # the preset's length range as a whole.
+        lengths = args.length is not None or args.min_length is not None \
+            or args.max_length is not None
+        values = {k: v for k, v in REALISTIC.items()
+                  if not (lengths and k in ("min_length", "max_length"))}
     for f in dataclasses.fields(ComposeConfig):
         v = getattr(args, f.name)
         if v is not None:
@@ -125,9 +144,16 @@ def validate(cfg: ComposeConfig) -> None:
     if cfg.min_gap > cfg.max_gap:
         raise DataError(f"--min-gap {cfg.min_gap} is greater than --max-gap {cfg.max_gap}")
     for name in ("scale", "rotation", "shear", "jitter", "noise", "blur", "thickness", "margin",
-                 "elastic"):
+                 "elastic", "slant", "wander", "jpeg"):
         if getattr(cfg, name) < 0:
             raise DataError(f"{_flag(name)} must not be negative")
+    for name in ("continental", "marks", "rules", "paper"):
+        if not 0 <= getattr(cfg, name) <= 1:
+            raise DataError(f"{_flag(name)} is a share between 0 and 1")
+    if not 0 < cfg.ink <= 1:
+        raise DataError("--ink must be above 0 and at most 1")
+    if cfg.jpeg > 95:
+        raise DataError("--jpeg is a JPEG quality, at most 95 (0: no JPEG round trip)")
     if cfg.scale >= 1:
         raise DataError("--scale must be below 1 (digits would shrink to nothing)")
     if cfg.thickness > 1 or cfg.blur > 1:

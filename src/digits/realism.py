@@ -1,0 +1,289 @@
+"""What real handwritten numbers have and clean MNIST sequences lack.
+
+A model trained only on stitched MNIST digits meets, on a real form or register:
+continental glyphs (a "1" with a flag, a "7" with a bar), a baseline that wanders, marks
+that are not digits (dots, commas, dashes), ruling lines and table borders, and paper:
+its tone and texture, faint or heavy ink, JPEG artefacts. Each function here draws one of
+these on whole chunks of images at once (numpy, white ink on black as in MNIST, except
+``on_paper``, which renders dark ink on light paper as a scan shows it).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+INK = 255.0
+
+
+def _flat(images: np.ndarray) -> np.ndarray:
+    """A flat view of images, to draw on in place (reshape would copy a strided array)."""
+    if not images.flags.c_contiguous:
+        raise ValueError("drawing needs a C-contiguous array")
+    return images.reshape(-1)
+
+
+def _splat(images: np.ndarray, which: np.ndarray, x: np.ndarray, y: np.ndarray,
+           value: np.ndarray, width: int) -> None:
+    """Draw a width x width square of ink at (x, y) in images[which], in place (max blend).
+
+    Args:
+        images: (n, h, w) float32.
+        which: (m,) image indices; x, y: (m,) float pixel positions; value: (m,) ink.
+    """
+    n, h, w = images.shape
+    flat = _flat(images)
+    half = (width - 1) / 2
+    for dy in range(width):
+        for dx in range(width):
+            # floor(v + 0.5), not rint: rint rounds halves to even and would merge two rows.
+            xi = np.clip(np.floor(x - half + dx + 0.5).astype(np.int64), 0, w - 1)
+            yi = np.clip(np.floor(y - half + dy + 0.5).astype(np.int64), 0, h - 1)
+            idx = which * (h * w) + yi * w + xi
+            flat[idx] = np.maximum(flat[idx], value)
+
+
+def draw_segments(images: np.ndarray, which: np.ndarray, start: np.ndarray, end: np.ndarray,
+                  value: np.ndarray, width: int = 2) -> None:
+    """Draw one straight stroke per selected image, in place.
+
+    Args:
+        images: (n, h, w) float32, white ink on black.
+        which: (m,) indices of the images to draw on.
+        start, end: (m, 2) stroke ends as (x, y) pixel positions.
+        value: (m,) ink value of each stroke.
+        width: stroke width in pixels.
+    """
+    if len(which) == 0:
+        return
+    steps = int(np.ceil(np.abs(end - start).max())) * 2 + 2
+    for t in np.linspace(0.0, 1.0, steps):
+        p = start + t * (end - start)
+        _splat(images, which, p[:, 0], p[:, 1], value, width)
+
+
+def _ink_rows(digits: np.ndarray, threshold: float = 64.0) -> tuple[np.ndarray, np.ndarray]:
+    """First and last row holding ink, per digit."""
+    rows = digits.max(axis=2) > threshold
+    top = rows.argmax(axis=1)
+    bottom = digits.shape[1] - 1 - rows[:, ::-1].argmax(axis=1)
+    return top, bottom
+
+
+def _ink_centre(digits: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Mean ink column of each digit on its given row (the middle if that row is empty)."""
+    line = digits[np.arange(len(digits)), row]
+    mass = line.sum(axis=1)
+    cols = np.arange(digits.shape[2], dtype=np.float32)
+    return np.where(mass > 0, (line * cols).sum(axis=1) / np.maximum(mass, 1e-6),
+                    digits.shape[2] / 2)
+
+
+def continental(digits: np.ndarray, labels: np.ndarray, p: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """Give a fraction ``p`` of the 1s a flag and of the 7s a crossbar, as much of the world
+    writes them (MNIST's writers mostly did not).
+
+    Args:
+        digits: (n, 28, 28) uint8 or float32 MNIST digits.
+        labels: (n,) their labels.
+
+    Returns:
+        (n, 28, 28) float32.
+    """
+    out = digits.astype(np.float32)
+    if p <= 0:
+        return out
+    chosen = rng.random(len(out)) < p
+    top, bottom = _ink_rows(out)
+    height = np.maximum(bottom - top, 8).astype(np.float32)
+    ones = np.flatnonzero(chosen & (labels == 1))
+    if len(ones):
+        # The flag: from the top of the stem down to the left, 25-45% of the digit high.
+        x0 = _ink_centre(out[ones], top[ones])
+        length = height[ones] * rng.uniform(0.25, 0.45, len(ones)).astype(np.float32)
+        angle = np.deg2rad(rng.uniform(25, 55, len(ones)))  # below the horizontal
+        start = np.stack([x0, top[ones].astype(np.float32)], axis=1)
+        end = start + np.stack([-length * np.cos(angle), length * np.sin(angle)], axis=1)
+        draw_segments(out, ones, start, end, np.full(len(ones), INK, np.float32), 2)
+    sevens = np.flatnonzero(chosen & (labels == 7))
+    if len(sevens):
+        # The bar: across the stem a little above the middle, about half the digit wide.
+        row = (top[sevens] + height[sevens] * rng.uniform(0.45, 0.6, len(sevens))).astype(int)
+        cx = _ink_centre(out[sevens], row)
+        half = height[sevens] * rng.uniform(0.18, 0.3, len(sevens)).astype(np.float32)
+        y = row.astype(np.float32)
+        tilt = half * rng.uniform(-0.15, 0.15, len(sevens)).astype(np.float32)
+        start = np.stack([cx - half, y + tilt], axis=1)
+        end = np.stack([cx + half, y - tilt], axis=1)
+        draw_segments(out, sevens, start, end, np.full(len(sevens), INK, np.float32), 2)
+    return out
+
+
+def wander(lengths: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """Vertical offset of every digit on a smoothly wandering baseline.
+
+    Each sequence's baseline is a sine of random phase and a period of 3 to 8 digits,
+    with an amplitude up to ``amount`` pixels, plus a straight tilt of up to as much
+    over the whole number: lines on a page are rarely level.
+
+    Returns:
+        (sum(lengths),) float32 offsets in pixels, digits of one sequence consecutive.
+    """
+    n = len(lengths)
+    amp = rng.uniform(0, amount, n)
+    period = rng.uniform(3, 8, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    tilt = rng.uniform(-amount, amount, n) / np.maximum(lengths, 1)
+    seq = np.repeat(np.arange(n), lengths)
+    pos = np.arange(len(seq)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    centred = pos - (np.repeat(lengths, lengths) - 1) / 2
+    off = amp[seq] * np.sin(2 * np.pi * pos / period[seq] + phase[seq]) + tilt[seq] * centred
+    return off.astype(np.float32)
+
+
+# Kinds of mark drawn beside a number: nothing, a full stop, a comma, a dash before, after.
+MARKS = ("none", "dot", "comma", "dash_before", "dash_after")
+MARK_ROOM = {"none": (0, 0), "dot": (0, 6), "comma": (0, 6), "dash_before": (11, 0),
+             "dash_after": (0, 11)}  # pixels of room (left, right) each needs at height 28
+
+
+def choose_marks(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) indices into MARKS: a mark with probability p, its kind uniform."""
+    kinds = rng.integers(1, len(MARKS), n)
+    return np.where(rng.random(n) < p, kinds, 0)
+
+
+def draw_marks(canvas: np.ndarray, kinds: np.ndarray, ink_left: np.ndarray,
+               ink_right: np.ndarray, rng: np.random.Generator) -> None:
+    """Draw each image's mark beside its number, in place.
+
+    Args:
+        canvas: (n, 28, w) float32.
+        kinds: (n,) indices into MARKS.
+        ink_left, ink_right: (n,) first and one-past-last column of the number's ink.
+    """
+    n = len(canvas)
+    value = rng.uniform(160, 255, n).astype(np.float32)
+    base = rng.uniform(21, 25, n).astype(np.float32)  # where a full stop sits
+    for kind in ("dot", "comma"):
+        which = np.flatnonzero(kinds == MARKS.index(kind))
+        x = ink_right[which] + rng.uniform(1.5, 3.5, len(which)).astype(np.float32)
+        _splat(canvas, which, x, base[which], value[which], 3)
+        if kind == "comma":
+            start = np.stack([x, base[which] + 1], axis=1)
+            end = start + np.stack([-rng.uniform(1, 2.5, len(which)),
+                                    rng.uniform(2.5, 4.5, len(which))], axis=1)
+            draw_segments(canvas, which, start, end.astype(np.float32), value[which], 2)
+    for kind in ("dash_before", "dash_after"):
+        which = np.flatnonzero(kinds == MARKS.index(kind))
+        length = rng.uniform(5, 8, len(which)).astype(np.float32)
+        gap = rng.uniform(1.5, 2.5, len(which)).astype(np.float32)
+        if kind == "dash_before":
+            x1 = ink_left[which] - gap
+            x0 = x1 - length
+        else:
+            x0 = ink_right[which] + gap
+            x1 = x0 + length
+        y = rng.uniform(12, 17, len(which)).astype(np.float32)
+        tilt = rng.uniform(-1, 1, len(which)).astype(np.float32)
+        draw_segments(canvas, which, np.stack([x0, y + tilt], 1), np.stack([x1, y - tilt], 1),
+                      value[which], 2)
+
+
+def draw_rules(canvas: np.ndarray, widths: np.ndarray, p: float,
+               rng: np.random.Generator) -> None:
+    """With probability p per image, a ruling line or a table border, in place.
+
+    Half are horizontal lines across the whole width near the top or the bottom (ruled
+    paper, a table's row lines, an underline), half vertical borders at the left or right
+    edge (a table's columns); 1 or 2 pixels thick, slightly tilted, of varied darkness.
+
+    Args:
+        canvas: (n, h, w) float32; widths: (n,) each image's own width.
+    """
+    n, h, w = canvas.shape
+    chosen = np.flatnonzero(rng.random(n) < p)
+    if len(chosen) == 0:
+        return
+    horizontal = rng.random(len(chosen)) < 0.5
+    value = rng.uniform(120, 255, len(chosen)).astype(np.float32)
+    thick = rng.integers(1, 3, len(chosen))
+    flat = _flat(canvas)
+    for sel, is_h in ((np.flatnonzero(horizontal), True), (np.flatnonzero(~horizontal), False)):
+        which = chosen[sel]
+        if len(which) == 0:
+            continue
+        m = len(which)
+        near_end = rng.random(m) < 0.5
+        if is_h:
+            pos = np.where(near_end, rng.uniform(h - 5, h - 1, m), rng.uniform(0, 4, m))
+            slope = rng.uniform(-0.03, 0.03, m)
+            along = np.arange(w)[None, :]
+            across = pos[:, None] + slope[:, None] * along
+            size = h
+        else:
+            pos = np.where(near_end, widths[which] - rng.uniform(1, 3, m), rng.uniform(0, 2, m))
+            slope = rng.uniform(-0.05, 0.05, m)
+            along = np.arange(h)[None, :]
+            across = pos[:, None] + slope[:, None] * along
+            size = w
+        for extra in range(2):
+            line = np.clip(np.rint(across + extra).astype(np.int64), 0, size - 1)
+            keep = (extra < thick[sel])[:, None] & np.ones_like(line, bool)
+            if is_h:
+                idx = which[:, None] * (h * w) + line * w + along
+            else:
+                idx = which[:, None] * (h * w) + along * w + line
+            idx = idx[keep]
+            vals = np.broadcast_to(value[sel][:, None], line.shape)[keep]
+            flat[idx] = np.maximum(flat[idx], vals)
+
+
+def on_paper(image: np.ndarray, rng: np.random.Generator, ink_min: float,
+             jpeg_min: int) -> np.ndarray:
+    """Render one white-on-black image as dark ink on paper, as a scan or photo shows it.
+
+    Paper: a tone between light grey and white, a smooth uneven texture (lighting, stains)
+    and grain. Ink: its darkness a random fraction in [ink_min, 1] of the paper's
+    brightness (pencil and faded ink are faint). Then, if jpeg_min > 0, a JPEG round trip
+    at a quality drawn from [jpeg_min, 95].
+
+    Args:
+        image: (h, w) uint8, white ink on black.
+
+    Returns:
+        (h, w) uint8, dark ink on light paper.
+    """
+    h, w = image.shape
+    tone = rng.uniform(150, 250)
+    coarse = rng.normal(0, rng.uniform(0, 12), (3, max(2, w // 12 + 1)))
+    ys = np.linspace(0, coarse.shape[0] - 1, h)
+    xs = np.linspace(0, coarse.shape[1] - 1, w)
+    texture = _bilinear(coarse, ys, xs)
+    grain = rng.normal(0, rng.uniform(0, 6), (h, w))
+    paper = tone + texture + grain
+    ink = rng.uniform(ink_min, 1.0) * tone
+    out = paper - ink * (image.astype(np.float32) / 255.0)
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    if jpeg_min > 0:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(out).save(buf, format="JPEG", quality=int(rng.integers(jpeg_min, 96)))
+        out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+    return out
+
+
+def _bilinear(grid: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Sample a small 2-D grid bilinearly at fractional rows ys and columns xs."""
+    y0 = np.minimum(ys.astype(int), grid.shape[0] - 2)
+    x0 = np.minimum(xs.astype(int), grid.shape[1] - 2)
+    fy = (ys - y0)[:, None]
+    fx = (xs - x0)[None, :]
+    g00 = grid[y0][:, x0]
+    g01 = grid[y0][:, x0 + 1]
+    g10 = grid[y0 + 1][:, x0]
+    g11 = grid[y0 + 1][:, x0 + 1]
+    return (g00 * (1 - fx) + g01 * fx) * (1 - fy) + (g10 * (1 - fx) + g11 * fx) * fy

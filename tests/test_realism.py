@@ -1,0 +1,94 @@
+"""The synthesizer's realism effects: each draws what it says, only when asked."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import fake_mnist
+from digits.compose import REALISTIC, ComposeConfig, compose
+from digits.realism import continental, draw_rules, draw_segments, on_paper, wander
+
+
+def digit_one() -> np.ndarray:
+    """A plain vertical stroke in a 28x28 box, like an MNIST "1"."""
+    d = np.zeros((28, 28), np.uint8)
+    d[4:24, 13:15] = 255
+    return d
+
+
+def test_continental_flags_ones_and_bars_sevens_only():
+    digits = np.stack([digit_one()] * 3)
+    out = continental(digits, np.array([1, 7, 4]), 1.0, np.random.default_rng(0))
+    added = out - digits
+    # The 1's flag: new ink up and to the left of the stem.
+    assert added[0, 4:14, :13].sum() > 255 * 4
+    # The 7's bar crosses the stem on both sides, below the top.
+    assert added[1, 10:20, :13].sum() > 0 and added[1, 10:20, 15:].sum() > 0
+    assert not added[2].any()  # other digits are untouched
+    none = continental(digits, np.array([1, 7, 4]), 0.0, np.random.default_rng(0))
+    assert np.array_equal(none, digits)
+
+
+def test_segments_draw_in_place_and_refuse_a_strided_view():
+    canvas = np.zeros((2, 28, 40), np.float32)
+    draw_segments(canvas, np.array([1]), np.array([[2.0, 14.0]]), np.array([[30.0, 14.0]]),
+                  np.array([200.0], np.float32))
+    assert not canvas[0].any()
+    ink = canvas[1] > 0
+    assert (ink.sum(axis=0)[3:30] == 2).all() and (canvas[1, 14:16, 3:30] == 200).all()
+    with pytest.raises(ValueError, match="contiguous"):
+        draw_segments(canvas[:, :, 5:], np.array([0]), np.array([[1.0, 1.0]]),
+                      np.array([[5.0, 1.0]]), np.array([255.0], np.float32))
+
+
+def test_wander_is_bounded_and_smooth_per_sequence():
+    lengths = np.array([6, 1, 4])
+    off = wander(lengths, 2.0, np.random.default_rng(0))
+    assert off.shape == (11,) and np.abs(off).max() <= 4.0 + 1e-5  # sine + tilt
+    assert np.allclose(wander(lengths, 2.0, np.random.default_rng(0)), off)
+
+
+def test_rules_cross_the_whole_image():
+    canvas = np.zeros((40, 28, 60), np.float32)
+    draw_rules(canvas, np.full(40, 60), 1.0, np.random.default_rng(1))
+    ink = canvas > 0
+    across = ink.any(axis=1).all(axis=1)  # every column has ink: a horizontal line
+    down = ink.any(axis=2).all(axis=1)  # every row has ink: a vertical border
+    assert (across | down).all() and across.any() and down.any()
+    assert (ink.sum(axis=(1, 2)) <= 2 * 60 + 4).all()  # 1-2 px lines, nothing else
+
+
+def test_paper_is_dark_ink_on_light_paper_and_jpeg_keeps_the_size():
+    image = np.zeros((28, 50), np.uint8)
+    image[6:22, 10:14] = 255
+    out = on_paper(image, np.random.default_rng(0), 0.5, 30)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert out[6:22, 10:14].mean() < np.median(out) - 40  # the stroke is darker
+
+
+@pytest.mark.parametrize("effect", ["slant", "wander", "continental", "marks", "rules", "paper"])
+def test_each_effect_changes_the_images_keeps_the_labels_and_is_seeded(effect):
+    m = fake_mnist()
+    cfg = ComposeConfig(min_length=1, max_length=4)
+    on = dataclasses.replace(cfg, **{effect: REALISTIC.get(effect, 0.5) or 0.5})
+    base = compose(m.x_train, m.y_train, 40, cfg, np.random.default_rng(5))
+    a = compose(m.x_train, m.y_train, 40, on, np.random.default_rng(5))
+    b = compose(m.x_train, m.y_train, 40, on, np.random.default_rng(5))
+    assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
+    assert a.texts == b.texts
+    assert any(x.shape != y.shape or not np.array_equal(x, y)
+               for x, y in zip(a.images, base.images, strict=True))
+    for image, text in zip(a.images, a.texts, strict=True):
+        assert image.shape[0] == 28 and image.shape[1] <= on.max_width()
+        assert 1 <= len(text) <= 4
+
+
+def test_marks_make_room_beside_the_number():
+    m = fake_mnist()
+    cfg = ComposeConfig(min_length=2, max_length=2, min_gap=0, max_gap=0)
+    plain = compose(m.x_train, m.y_train, 60, cfg, np.random.default_rng(2))
+    marked = compose(m.x_train, m.y_train, 60, dataclasses.replace(cfg, marks=1.0),
+                     np.random.default_rng(2))
+    wider = sum(b.shape[1] > a.shape[1] for a, b in zip(plain.images, marked.images, strict=True))
+    assert wider >= 30  # dots, commas and dashes each need room (most images)
