@@ -17,8 +17,10 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from digits.cli import PROJECT_ROOT, Parser, fail
 from digits.errors import DataError
@@ -36,6 +38,8 @@ class Result:
     confidence: float | None = None
     alternatives: list[tuple[str, float]] | None = None
     error: str | None = None
+    # What the model saw: (height, width) uint8, white ink on black (model.serve shows it).
+    image: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         if self.error is not None:
@@ -104,12 +108,18 @@ def save_steps(debug_dir: Path, path: str, steps: dict) -> None:
         Image.fromarray(image).save(debug_dir / f"{stem}.{label}.png")
 
 
-def read_images(paths: list[str], model, net, constraint=None, top_k: int = 1,
-                beam_width: int = 10, debug_dir: Path | None = None, prep=None) -> list[Result]:
+def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constraint=None,
+                top_k: int = 1, beam_width: int = 10, debug_dir: Path | None = None, prep=None,
+                names: Sequence[str] | None = None) -> list[Result]:
     """Preprocess, run the model on all readable images at once, and decode.
 
+    Args:
+        paths: image files, or their bytes (an upload to model.serve).
+        names: what each Result calls its image (default: the path as given).
+
     Returns:
-        One Result per path, in order; unreadable images carry their error.
+        One Result per path, in order, with the model's input image; unreadable images
+        carry their error.
     """
     import numpy as np
 
@@ -119,16 +129,19 @@ def read_images(paths: list[str], model, net, constraint=None, top_k: int = 1,
     from model.preprocess import PrepConfig, prepare
 
     prep = prep or PrepConfig(height=net.height)
-    results = [Result(p) for p in paths]
+    names = [str(p) for p in paths] if names is None else list(names)
+    results = [Result(name) for name in names]
     ready: list[tuple[int, np.ndarray]] = []
-    for i, path in enumerate(paths):
+    for i, (source, name) in enumerate(zip(paths, names, strict=True)):
         try:
-            prepared = prepare(open_gray(path), prep, name=path, keep_steps=debug_dir is not None)
+            prepared = prepare(open_gray(source), prep, name=name,
+                               keep_steps=debug_dir is not None)
         except DataError as e:
             results[i].error = str(e)
             continue
         if debug_dir is not None:
-            save_steps(debug_dir, path, prepared.steps)
+            save_steps(debug_dir, name, prepared.steps)
+        results[i].image = prepared.image
         ready.append((i, prepared.image))
     for start in range(0, len(ready), 64):
         chunk = ready[start:start + 64]
@@ -143,7 +156,7 @@ def read_images(paths: list[str], model, net, constraint=None, top_k: int = 1,
             readings = decode(logits, lengths, "beam", beam_width, top_k)
         for (i, _), found in zip(chunk, readings, strict=True):
             if not found:
-                results[i].error = (f"{paths[i]}: no reading satisfies the constraint "
+                results[i].error = (f"{names[i]}: no reading satisfies the constraint "
                                     f"({constraint.describe()})")
                 continue
             results[i].text = found[0].text
