@@ -4,12 +4,19 @@
 
 const INK = 14; // stroke width in canvas pixels: a felt pen on a 240-pixel-high pad
 const AUTO_READ_MS = 600; // read this long after the last stroke ends
+// The image sent is the writing cut out of the pad with paper around it, so that it reads
+// the same wherever and however large it is written: model.preprocess tells ink from paper
+// by which is rarer (a small "1" on the whole pad is under 1% ink), and erases tall straight
+// strokes near the image's left and right edges as table borders (a "1" at the pad's edge).
+const MARGIN_X = [0.5, 0.3]; // paper left and right: the larger of these x (height, width)
+const MARGIN_Y = 0.25; // paper above and below, x the writing's height
 
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const result = document.getElementById("result");
 const options = document.getElementById("options");
 let strokes = 0; // strokes on the pad since it was last cleared
+let ink = null; // [left, top, right, bottom] of everything written, in pad pixels
 let source = null; // what was read last: {blob, name}, read again when an option changes
 let requests = 0; // answers to older requests than the latest are dropped
 let timer = null;
@@ -22,6 +29,14 @@ function clearPad() {
   ctx.lineWidth = INK;
   ctx.lineCap = ctx.lineJoin = "round";
   strokes = 0;
+  ink = null;
+}
+
+function inked([x, y]) {
+  const r = INK / 2 + 1;
+  ink = ink ? [Math.min(ink[0], x - r), Math.min(ink[1], y - r),
+               Math.max(ink[2], x + r), Math.max(ink[3], y + r)]
+            : [x - r, y - r, x + r, y + r];
 }
 
 function point(event) {
@@ -32,12 +47,14 @@ function point(event) {
 }
 
 function dot([x, y]) {
+  inked([x, y]);
   ctx.beginPath();
   ctx.arc(x, y, INK / 2, 0, 2 * Math.PI);
   ctx.fill();
 }
 
 function line([x0, y0], [x1, y1]) {
+  inked([x1, y1]);
   ctx.beginPath();
   ctx.moveTo(x0, y0);
   ctx.lineTo(x1, y1);
@@ -85,7 +102,25 @@ function readPad() {
     showError("Write a number on the pad first, or upload an image.");
     return;
   }
-  pad.toBlob((blob) => send({blob, name: "pad.png"}), "image/png");
+  const count = strokes;
+  toPaper().toBlob((blob) => send({blob, name: "pad.png", strokes: count}), "image/png");
+}
+
+function toPaper() {
+  // The writing's box on the pad, whole pixels, then a new canvas: paper around a copy.
+  const left = Math.max(0, Math.floor(ink[0])), top = Math.max(0, Math.floor(ink[1]));
+  const w = Math.min(pad.width, Math.ceil(ink[2])) - left;
+  const h = Math.min(pad.height, Math.ceil(ink[3])) - top;
+  const mx = Math.round(Math.max(MARGIN_X[0] * h, MARGIN_X[1] * w));
+  const my = Math.round(MARGIN_Y * h);
+  const paper = document.createElement("canvas");
+  paper.width = w + 2 * mx;
+  paper.height = h + 2 * my;
+  const paperCtx = paper.getContext("2d");
+  paperCtx.fillStyle = "#fff";
+  paperCtx.fillRect(0, 0, paper.width, paper.height);
+  paperCtx.drawImage(pad, left, top, w, h, mx, my, w, h);
+  return paper;
 }
 
 function optionFields() {
@@ -114,6 +149,7 @@ async function send(what) {
     answer = {error: `no answer from the server (${err.message})`};
   }
   if (request !== requests) return; // a newer request is on its way
+  result.dataset.strokes = String(what.strokes || 0); // how much of the drawing was read
   if (ok) showReading(answer);
   else showError(answer.error || "the server refused the request");
 }
