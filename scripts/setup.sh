@@ -25,5 +25,18 @@ if ! command -v dot >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
     || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq graphviz >/dev/null 2>&1)) \
     || echo "setup: graphviz could not be installed; model graphs will be .dot files" >&2
 fi
+# Debian's Chromium and ChromeDriver for the browser test (tests/test_browser.py), with the
+# test requirements only. Under CI that test fails rather than skips without them.
+if [ "$(basename "$REQ")" = requirements-dev.txt ] && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null \
+    && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
+  echo "setup: installing chromium and chromium-driver (for tests/test_browser.py)" >&2
+  (export DEBIAN_FRONTEND=noninteractive
+   apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 \
+    || (apt-get update -qq >/dev/null 2>&1 \
+        && apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1)) \
+    || echo "setup: chromium could not be installed; tests/test_browser.py will skip" \
+            "(and fail under CI)" >&2
+fi
 export PATH="$VENV/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
