@@ -92,8 +92,23 @@ def open_split(root: Path, manifest: dict, name: str, height: int, skip_corrupt:
     return load_split(root, name, height)
 
 
+def steps_needed(text: str) -> int:
+    """The fewest time steps CTC can emit ``text`` from: one per digit, plus a blank
+    between each pair of equal neighbours ("11" needs 3, "12" needs 2)."""
+    return len(text) + sum(a == b for a, b in zip(text, text[1:], strict=False))
+
+
+def too_narrow(split: Split, cfg: NetConfig) -> np.ndarray:
+    """Indices of the images of a PNG split whose label CTC cannot emit from their width."""
+    steps = np.array([cfg.time_steps(int(w)) for w in split.widths], np.int64)
+    needed = np.array([steps_needed(t) for t in split.texts], np.int64)
+    return np.flatnonzero(steps < needed)
+
+
 def check_time_steps(split, cfg: NetConfig) -> None:
-    """CTC needs T >= 2L+1 steps to emit L digits when all neighbours repeat ("1111")."""
+    """Every label must fit its image's time steps (``steps_needed``). TFRecord splits know
+    only the narrowest image per label length, so there the bound is the worst case, 2L+1
+    ("1111")."""
     if not isinstance(split, Split):  # a TFRecord split: its manifest has the narrowest widths
         for length, width in sorted(split.narrowest.items()):
             steps = cfg.time_steps(width)
@@ -104,15 +119,15 @@ def check_time_steps(split, cfg: NetConfig) -> None:
                     f"({steps} time steps, {2 * length + 1} needed); use wider images or less "
                     "pooling")
         return
-    lengths = np.array([len(t) for t in split.texts])
-    steps = np.array([cfg.time_steps(int(w)) for w in split.widths])
-    bad = np.flatnonzero(steps < 2 * lengths + 1)
+    bad = too_narrow(split, cfg)
     if len(bad):
         i = bad[0]
+        text = split.texts[i]
         raise DataError(
-            f"{split.files[i]}: label {split.texts[i]!r} has {lengths[i]} digits, longer than "
-            f"the model can emit from a {split.widths[i]}-pixel-wide image ({steps[i]} time "
-            f"steps, {2 * lengths[i] + 1} needed); use wider images or less pooling")
+            f"{split.files[i]}: label {text!r} has {len(text)} digits, longer than the model "
+            f"can emit from a {split.widths[i]}-pixel-wide image "
+            f"({cfg.time_steps(int(split.widths[i]))} time steps, {steps_needed(text)} "
+            "needed); use wider images or less pooling")
 
 
 def find_corrupt(split: Split) -> str | None:
@@ -155,7 +170,7 @@ def naming_corrupt_images(splits):
 
 
 def make_dataset(split, batch_size: int, height: int, shuffle_seed: int | None = None,
-                 cache: bool = True, widths: bool = False):
+                 cache: bool = True, widths: bool = False, augment=None):
     """A tf.data pipeline of padded batches, from a PNG Split or a TFRecord ShardedSplit.
 
     Args:
@@ -166,6 +181,9 @@ def make_dataset(split, batch_size: int, height: int, shuffle_seed: int | None =
         cache: PNG splits of up to PNG_CACHE_LIMIT images: keep decoded images in memory
             after the first pass. TFRecord splits are always streamed.
         widths: also yield each image's width.
+        augment: PNG splits only: a tf.data map function (image (height, width, 1) uint8,
+            label, width) -> the same, applied to every example each epoch, after the
+            cache and the shuffle (model.augment).
 
     Yields:
         (images, labels) or, with ``widths``, (images, labels, widths): images (batch,
@@ -177,7 +195,12 @@ def make_dataset(split, batch_size: int, height: int, shuffle_seed: int | None =
 
     if isinstance(split, Split):
         ds, label_width = _png_examples(split, height, shuffle_seed, cache), None
+        if augment is not None:
+            # Sequential: one seeded random stream, so a run's augmentation is repeatable.
+            ds = ds.map(augment)
     else:
+        if augment is not None:
+            raise DataError("augmentation applies to PNG splits only")
         from model.records import record_dataset
 
         ds, label_width = record_dataset(split, height, shuffle_seed), split.label_width
