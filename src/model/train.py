@@ -67,7 +67,7 @@ def best_so_far(history: Path, monitor: str) -> float | None:
 
 
 def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg: TrainConfig,
-                   log, tensorboard: bool) -> list:
+                   log, tensorboard: bool, baseline: float | None = None) -> list:
     import keras
 
     from model.evaluate import greedy_readings
@@ -100,6 +100,9 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
                 f"{logs['val_loss']:.4f}, val exact {100 * logs['val_exact']:.2f}%, val CER "
                 f"{100 * logs['val_cer']:.2f}%, lr {lr:.2e}")
 
+    best = best_so_far(run_dir / "history.csv", "val_exact")
+    if baseline is not None:  # the starting model of a fine-tuning run: epoch 0
+        best = baseline if best is None else max(best, baseline)
     callbacks = [
         ValidationReading(),  # first: the callbacks after it read val_exact from the logs
         keras.callbacks.TerminateOnNaN(),
@@ -107,7 +110,7 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
         # between the last epoch and the final save still resumes rather than restarts.
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True,
                                          delete_checkpoint=False),
-        AtomicBest(run_dir / BEST, best_so_far(run_dir / "history.csv", "val_exact")),
+        AtomicBest(run_dir / BEST, best),
         keras.callbacks.EarlyStopping(monitor="val_exact", mode="max", patience=cfg.patience),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         Log(),
@@ -133,7 +136,8 @@ def resume_epoch(run_dir: Path) -> int | None:
 
 def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
           val_split: Split | ShardedSplit, net: NetConfig, cfg: TrainConfig, log=print,
-          tensorboard: bool = False, strategy=None):
+          tensorboard: bool = False, strategy=None, initial: Path | None = None,
+          augment=None):
     """Train a model into ``run_dir``; resumes from its backup if a previous run was killed.
 
     Args:
@@ -142,6 +146,11 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
         strategy: a tf.distribute strategy (model.distribute): the model and its optimizer
             are made in its scope, and each global batch of ``cfg.batch_size`` is split
             across its replicas. None: the default single device.
+        initial: a .keras model of the same architecture to start from (fine-tuning)
+            instead of random weights. It competes as epoch 0: an epoch must beat its
+            validation exact accuracy to replace it as the best model.
+        augment: a tf.data map function applied to each training example every epoch
+            (``model.augment.make_augment``; PNG splits only).
 
     Returns:
         The model with the best validation exact accuracy, also saved as run_dir/model.keras.
@@ -156,6 +165,8 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(net)
+        if initial is not None:
+            model.load_weights(initial)
         steps = math.ceil(len(train_split) / cfg.batch_size)
         warmup = int(cfg.warmup_epochs * steps)
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -166,9 +177,21 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     if isinstance(train_split, FreshSequences):
         train_ds = make_fresh_dataset(train_split, cfg.batch_size, cfg.seed)
     else:
-        train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed)
+        train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed,
+                                augment=augment)
     val_ds = make_dataset(val_split, 256, net.height)
-    callbacks = make_callbacks(run_dir, val_split, net, cfg, log, tensorboard)
+    baseline = None
+    if initial is not None:
+        from model.evaluate import greedy_readings
+        from model.metrics import evaluate
+
+        baseline = evaluate(*greedy_readings(model, val_split, net))["exact"]
+        log(f"starting model: val exact {100 * baseline:.2f}%")
+        if not (run_dir / BEST).exists() and not (run_dir / FINAL).exists():
+            tmp = run_dir / f".{BEST}.partial"  # kept unless an epoch does better
+            shutil.copyfile(initial, tmp)
+            os.replace(tmp, run_dir / BEST)
+    callbacks = make_callbacks(run_dir, val_split, net, cfg, log, tensorboard, baseline)
     start = resume_epoch(run_dir)
     if start is not None:
         log(f"resuming {run_dir} at epoch {start} (from its backup)")
