@@ -232,6 +232,13 @@ def not_a_model(tmp_path):
     return [tmp_path / "empty"]
 
 
+def broken_config(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.keras").write_bytes(b"")
+    (tmp_path / "run" / "config.json").write_text("{broken")
+    return [tmp_path / "run"]
+
+
 def onnx_dir_out(tmp_path):
     (tmp_path / "taken").mkdir()
     return ["--out", tmp_path / "taken", "--overwrite"]
@@ -250,6 +257,7 @@ def existing_output(tmp_path):
 BAD = {
     "no run dir": (lambda t: [t / "nope"], "does not exist"),
     "not a finished run": (not_a_model, "no model.keras"),
+    "unreadable config": (broken_config, "unreadable"),
     "width negative": (lambda t: ["--width", "-1"], "--width"),
     "width too narrow": (lambda t: ["--width", "3"], "too narrow"),
     "out is a directory": (onnx_dir_out, "is a directory"),
@@ -271,6 +279,14 @@ def test_bad_inputs_are_one_line_errors(case, run_dir, tmp_path, capsys):
     assert (listing(tmp_path), listing(run_dir)) == before
     if case == "output exists":
         assert (tmp_path / "model.onnx").read_text() == "keep me"
+
+
+def test_a_bad_run_dir_is_one_line_from_a_fresh_process(tmp_path):
+    # Checked before TensorFlow is imported, whose start-up lines would come first.
+    done = subprocess.run([sys.executable, "-m", "model.export", str(tmp_path), "--format",
+                           "litert"], cwd=SRC, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"error: {tmp_path} has no model.keras (not a finished run)\n"
 
 
 @pytest.mark.parametrize("args", [["--format", "pdf"], []])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -262,6 +262,21 @@ def publish(staged: Path, out: Path) -> None:
     os.replace(staged, out)
 
 
+def run_net(run_dir: Path):
+    """The architecture of a finished run, read without TensorFlow (model.evaluate.load_run
+    checks the run again as it loads the model)."""
+    from model.network import NetConfig
+
+    if not run_dir.is_dir():
+        raise DataError(f"run directory {run_dir} does not exist")
+    if not (run_dir / "model.keras").is_file():
+        raise DataError(f"{run_dir} has no model.keras (not a finished run)")
+    try:
+        return NetConfig.from_dict(json.loads((run_dir / "config.json").read_text())["net"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{run_dir / 'config.json'} is missing or unreadable: {e}") from None
+
+
 def export_run(run_dir: Path, fmt: str, out: Path, width: int | None = None,
                overwrite: bool = False, log=print) -> dict:
     """Export a finished run and write OUT and OUT.json.
@@ -276,15 +291,18 @@ def export_run(run_dir: Path, fmt: str, out: Path, width: int | None = None,
         DataError: not a finished run, a bad width, an existing output, a missing converter,
             a failed conversion or check. Nothing is written then.
     """
+    # Everything a user can get wrong is checked before TensorFlow is imported: its start-up
+    # lines on stderr would bury the one-line error.
     spec = FORMATS[fmt]
-    if spec.converter:
-        try:
-            importlib.import_module(spec.converter)
-        except ImportError:
-            raise DataError(f"{fmt} export needs the {spec.converter} package "
-                            "(pip install -r requirements.txt)") from None
+    if spec.converter and importlib.util.find_spec(spec.converter) is None:
+        raise DataError(f"{fmt} export needs the {spec.converter} package "
+                        "(pip install -r requirements.txt)")
+    net = run_net(Path(run_dir))
     if width is None:
         width = LITERT_WIDTH if fmt == "litert" else 0
+    if width and net.time_steps(width) < 1:
+        raise DataError(f"--width {width} is too narrow: the model needs at least "
+                        f"{net.width_factor} pixels for one time step")
     meta_out = sidecar_path(out)
     for existing in (out, meta_out):
         if (existing.exists() or existing.is_symlink()) and not overwrite:
@@ -294,9 +312,6 @@ def export_run(run_dir: Path, fmt: str, out: Path, width: int | None = None,
     from model.evaluate import load_run
 
     model, net, config = load_run(run_dir)
-    if width and net.time_steps(width) < 1:
-        raise DataError(f"--width {width} is too narrow: the model needs at least "
-                        f"{net.width_factor} pixels for one time step")
     shape = input_shape(fmt, net.height, width)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
