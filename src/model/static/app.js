@@ -154,13 +154,20 @@ async function send(what) {
   else showError(answer.error || "the server refused the request");
 }
 
+function percent(p) {
+  // Rounded down, so that 0.9999 shows as 99.99%, not 100%.
+  if (p >= 1) return "100%";
+  if (p < 0.0001) return "<0.01%";
+  return `${(Math.floor(p * 10000) / 100).toFixed(2)}%`;
+}
+
 function showReading(answer) {
   document.getElementById("error").hidden = true;
   const text = document.getElementById("text");
   text.textContent = answer.text === "" ? "(no digits)" : answer.text;
   text.dataset.value = answer.text;
   const confidence = document.getElementById("confidence");
-  confidence.textContent = `${(answer.confidence * 100).toFixed(1)}%`;
+  confidence.textContent = percent(answer.confidence);
   confidence.dataset.value = String(answer.confidence);
   const list = document.getElementById("alternatives");
   list.replaceChildren(...answer.alternatives.map((alt) => {
@@ -172,7 +179,7 @@ function showReading(answer) {
     digits.textContent = alt.text === "" ? "(no digits)" : alt.text;
     const score = document.createElement("span");
     score.className = "alt-confidence";
-    score.textContent = `${(alt.confidence * 100).toFixed(1)}%`;
+    score.textContent = percent(alt.confidence);
     item.append(digits, score);
     return item;
   }));
