@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     p.add_argument("--mnist", help="local MNIST (.npz or IDX folder); default: embedded")
     p.add_argument("--count", type=int, default=2000, help="test sequences (default 2000)")
     p.add_argument("--rounds", type=int, default=3, help="passes per engine; best counts")
+    p.add_argument("--threads", type=int, help="CPU threads for ONNX Runtime and LiteRT "
+                   "(default: theirs)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -76,13 +78,13 @@ def main(argv=None) -> int:
                                  ("litert (any width)", "litert", 0)):
             out = Path(tmp) / f"{name.split()[0]}-{width}.{fmt}"
             export_run(args.run, fmt, out, width, log=lambda m: None)
-            exported = load_exported(out)
+            exported = load_exported(out, args.threads)
             engines[name] = (exported.logits, exported.width)
         sizes = {"keras": (1, 256), "onnxruntime": (1, 256)}
         if widths.max() > LITERT_WIDTH:
             del engines[f"litert (width {LITERT_WIDTH})"]
         results = {"source": source, "sequences": len(images), "run": str(args.run),
-                   "rounds": args.rounds, "seq_per_s": {}}
+                   "rounds": args.rounds, "threads": args.threads, "seq_per_s": {}}
         print(f"{len(images):,} five-digit test sequences from {source} MNIST, widths "
               f"{widths.min()}-{widths.max()} px; model from {args.run}; best of "
               f"{args.rounds} rounds")

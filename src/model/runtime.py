@@ -35,10 +35,12 @@ def sidecar_path(path: Path) -> Path:
 class _OnnxRunner:
     """ONNX Runtime on the CPU; any batch, and any width unless the export fixed one."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int | None = None):
         import onnxruntime
 
-        self.session = onnxruntime.InferenceSession(str(path),
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: one per physical core
+        self.session = onnxruntime.InferenceSession(str(path), options,
                                                     providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
 
@@ -49,10 +51,10 @@ class _OnnxRunner:
 class _LiteRTRunner:
     """The LiteRT interpreter, one image per call: the export has a static batch of 1."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=str(path))
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]["index"]
         self.shape: tuple[int, ...] | None = None
@@ -153,8 +155,11 @@ class ExportedModel:
         return readings
 
 
-def load_exported(path: Path | str) -> ExportedModel:
+def load_exported(path: Path | str, threads: int | None = None) -> ExportedModel:
     """An exported ONNX or LiteRT model, described by the JSON beside it.
+
+    Args:
+        threads: CPU threads the runtime may use; None for its default.
 
     Raises:
         DataError: no such file, no or a bad JSON, a format this module cannot run (a
@@ -178,7 +183,7 @@ def load_exported(path: Path | str) -> ExportedModel:
         raise DataError(f"{path} is a {fmt} export; this module runs "
                         f"{' and '.join(READERS)} exports")
     try:
-        runner = _OnnxRunner(path) if fmt == "onnx" else _LiteRTRunner(path)
+        runner = (_OnnxRunner if fmt == "onnx" else _LiteRTRunner)(path, threads)
     except ImportError:
         raise DataError(f"running a {fmt} export needs the {READERS[fmt]} package "
                         "(pip install -r requirements.txt)") from None
