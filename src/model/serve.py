@@ -19,8 +19,9 @@ saw. ``POST /api/read`` is what the page calls, and takes an image in one of thr
 Options (query string fields work with every form): ``length``, ``min_length``,
 ``max_length``, ``pattern``, ``allow`` (as model.read's constraint flags) and ``top_k``
 (alternatives, default 5). An empty value means "not given". The answer is JSON:
-``{"text", "confidence", "alternatives": [{"text", "confidence"}, ...], "image": "data:image/
-png;base64,...", "constraint", "ms"}``; ``alternatives`` starts with ``text`` itself.
+``{"text", "confidence", "alternatives": [{"text", "confidence"}, ...], "image",
+"constraint", "ms"}``: ``alternatives`` starts with ``text`` itself, ``image`` is what the
+model saw as a ``data:image/png;base64,...`` URL, ``ms`` the time spent reading.
 Errors are JSON ``{"error": "..."}``: 400 for a malformed request or options (bad JSON, an
 invalid pattern, an impossible constraint, a bad number), 413 for a body over 5 MiB, 415
 for another content type, 422 for an image that cannot be read (not an image, truncated,
