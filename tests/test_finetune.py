@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import fake_mnist
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, read_labels, write_dataset
-from model.finetune import FinetuneConfig
+from model.finetune import FINETUNE_TRAIN, FinetuneConfig
 from model.icr import FINETUNE_FLAGS
 from model.icr import main as icr
 from model.read import main as read
@@ -87,7 +87,8 @@ def test_finetune_writes_a_run_that_reads_and_evaluates(base_run, dataset, folde
     assert config["folder"] == str(folder.resolve())
     assert config["net"] == json.loads((base_run / "config.json").read_text())["net"]
     # The fine-tuning defaults, under the tiny preset's epochs and batch size.
-    assert config["train"]["learning_rate"] == 2e-4 and config["train"]["epochs"] == 2
+    assert config["train"]["learning_rate"] == FINETUNE_TRAIN["learning_rate"]
+    assert config["train"]["epochs"] == 2
     images = config["images"]
     assert list(images["too_narrow"]) == [narrow]
     assert list(images["unreadable"]) == ["images/cell_004.png"]
