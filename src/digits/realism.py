@@ -100,10 +100,11 @@ def continental(digits: np.ndarray, labels: np.ndarray, p: float,
     height = np.maximum(bottom - top, 8).astype(np.float32)
     ones = np.flatnonzero(chosen & (labels == 1))
     if len(ones):
-        # The flag: from the top of the stem down to the left, 25-45% of the digit high.
+        # The flag: from the top of the stem down to the left, from a short tick to a long
+        # stroke that makes the 1 an inverted V (both are common in European logbooks).
         x0 = _ink_centre(out[ones], top[ones])
-        length = height[ones] * rng.uniform(0.25, 0.45, len(ones)).astype(np.float32)
-        angle = np.deg2rad(rng.uniform(25, 55, len(ones)))  # below the horizontal
+        length = height[ones] * rng.uniform(0.25, 0.75, len(ones)).astype(np.float32)
+        angle = np.deg2rad(rng.uniform(30, 70, len(ones)))  # below the horizontal
         start = np.stack([x0, top[ones].astype(np.float32)], axis=1)
         end = start + np.stack([-length * np.cos(angle), length * np.sin(angle)], axis=1)
         draw_segments(out, ones, start, end, np.full(len(ones), INK, np.float32), 2)
