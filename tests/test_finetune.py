@@ -202,6 +202,14 @@ def test_usage_errors(extra, needle, base_run, folder, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_the_run_to_start_from_is_never_overwritten(base_run, folder, capsys):
+    before = {p.name: p.stat().st_mtime_ns for p in base_run.iterdir()}
+    status, _, err = run(icr, [folder, "--from", base_run, "--run-dir", base_run, "--overwrite"],
+                         capsys)
+    assert status == 2 and "--run-dir must not be the run" in err
+    assert {p.name: p.stat().st_mtime_ns for p in base_run.iterdir()} == before
+
+
 def test_continue_training_keeps_the_starting_model_unless_beaten(base_run, dataset, tmp_path,
                                                                   capsys):
     """--from on a generated dataset continues training; at a vanishing learning rate the

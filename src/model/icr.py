@@ -181,6 +181,9 @@ def choose_run_dir(args, dataset: Path) -> Path:
     """The explicit --run-dir, else runs/NAME, skipping finished runs (never overwritten)."""
     if args.run_dir is not None:
         run = args.run_dir
+        start = getattr(args, "from_run", None)
+        if start is not None and run.resolve() == start.resolve():
+            raise DataError("--run-dir must not be the run that --from starts from")
         if (run / "metrics.json").exists() and not args.overwrite:
             raise DataError(f"{run} holds a finished run; pass --overwrite or another --run-dir")
         return run
