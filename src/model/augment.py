@@ -1,11 +1,11 @@
 """Light augmentation of prepared real images, for fine-tuning on a small labelled folder.
 
-A fine-tuning image has already been through ``model.preprocess.prepare``: ink 20 pixels
-high in a 28-pixel row, strokes thickened toward MNIST's width. Augmentation must keep
-that look, or the model learns images that reading never shows it. So each variant is the
-same writing slanted, turned, stretched or thickened a little, then put back through
-prepare's last two steps (fit to the ink height, stroke normalisation), as if the writer
-had written the number that way.
+A fine-tuning image has already been through ``model.preprocess.prepare``: the ink scaled
+to the training sequences' size in a 28-pixel row, strokes thickened toward MNIST's width.
+Augmentation must keep that look, or the model learns images that reading never shows it.
+So each variant is the same writing slanted, turned, stretched or thickened a little, then
+put back through prepare's last two steps (``fit_height``, ``normalise_stroke``), as if the
+writer had written the number that way.
 """
 
 from __future__ import annotations
