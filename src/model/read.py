@@ -6,7 +6,7 @@
 
 Per image: the digit string and its confidence (the model's probability of that string),
 one line each, or JSON with --json. Without --run: the most recent finished run under
-runs/, else models/mnist-crnn when present (no model is shipped there yet). A bad image
+runs/, else models/mnist-crnn, the model the repository ships. A bad image
 is reported on stderr and the others are still read; the exit status is then 1. Usage
 errors (a bad constraint, no model) exit 2.
 """

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Make the model the repository ships in models/mnist-crnn (model.read's fallback): generate
+# realistic sequences from the full MNIST, train on fresh sequences every epoch, and copy the
+# run's model, config and metrics into models/mnist-crnn. With internet, MNIST=keras fetches
+# the full MNIST through keras.datasets; else give a local copy (Keras-layout mnist.npz).
+#
+#   bash scripts/ship_model.sh MNIST_PATH_OR_keras [EPOCHS]
+set -euo pipefail
+MNIST="${1:?usage: bash scripts/ship_model.sh MNIST_PATH_OR_keras [EPOCHS]}"
+EPOCHS="${2:-18}"
+if [ "$MNIST" = keras ]; then source_args=(--source keras); else
+  [ -f "$MNIST" ] || { echo "error: no MNIST file at $MNIST" >&2; exit 2; }
+  source_args=(--source file --mnist "$(cd "$(dirname "$MNIST")" && pwd)/$(basename "$MNIST")")
+fi
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh" requirements.txt
+cd "$ROOT/src"
+python3 -m digits.sequence_generator "${source_args[@]}" --realistic --out "$ROOT/data/shipped" \
+  --count-train 20000 --count-val 2000 --count-test 2000 --overwrite
+python3 -m model.icr "$ROOT/data/shipped" --fresh --epochs "$EPOCHS" \
+  --run-dir "$ROOT/runs/shipped" --overwrite
+target="$ROOT/models/mnist-crnn"
+mkdir -p "$target"
+for f in model.keras config.json metrics.json history.csv; do
+  cp "$ROOT/runs/shipped/$f" "$target/.$f.partial" && mv "$target/.$f.partial" "$target/$f"
+done
+echo "shipped: $target (now measure it: python bench/real.py $target FOLDER...)"
