@@ -30,3 +30,20 @@ def fake_mnist(n_train: int = 300, n_test: int = 100, seed: int = 0) -> MnistDig
 @pytest.fixture
 def mnist() -> MnistDigits:
     return fake_mnist()
+
+
+def untrained_run(root, seed: int = 0):
+    """A run directory as model.icr leaves it (model.keras + config.json) holding an
+    untrained tiny model: for tests of reading mechanics, which do not depend on what the
+    weights say. Returns the root."""
+    import json
+
+    import keras
+
+    from model.network import NetConfig, build_model
+
+    net = NetConfig(conv_filters=(4, 8, 8), dense=16, gru_units=(8,))
+    keras.utils.set_random_seed(seed)
+    build_model(net).save(root / "model.keras")
+    (root / "config.json").write_text(json.dumps({"net": net.to_dict()}))
+    return root

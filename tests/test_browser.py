@@ -18,20 +18,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 import browser
+from conftest import untrained_run
 from digits.compose import ComposeConfig, compose
 from digits.sources import load_mnist
 from model.evaluate import load_run
-from model.network import NetConfig, build_model
 from model.read import RUNS_DIR, SHIPPED_RUN, read_images
 from model.serve import running
 
-TINY = NetConfig(conv_filters=(4, 8, 8), dense=16, gru_units=(8,))
 TRAINED = next((run for run in (SHIPPED_RUN, RUNS_DIR / "mnist")
                 if (run / "model.keras").is_file()), None)
 
@@ -50,10 +48,7 @@ def driver(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
-    keras.utils.set_random_seed(0)
-    build_model(TINY).save(root / "model.keras")
-    (root / "config.json").write_text(json.dumps({"net": TINY.to_dict()}))
-    return root
+    return untrained_run(root)
 
 
 @pytest.fixture(scope="module")

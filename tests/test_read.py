@@ -2,18 +2,14 @@
 
 import json
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 import model.read as read_module
-from conftest import fake_mnist
+from conftest import fake_mnist, untrained_run
 from digits.compose import ComposeConfig, compose
-from model.network import NetConfig, build_model
 from model.read import main
-
-TINY = NetConfig(conv_filters=(4, 8, 8), dense=16, gru_units=(8,))
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +17,7 @@ def run_dir(tmp_path_factory):
     """A run directory as model.icr leaves it, with an untrained tiny model: reading
     mechanics do not depend on what the weights say."""
     root = tmp_path_factory.mktemp("run")
-    keras.utils.set_random_seed(0)
-    build_model(TINY).save(root / "model.keras")
-    (root / "config.json").write_text(json.dumps({"net": TINY.to_dict()}))
-    return root
+    return untrained_run(root)
 
 
 @pytest.fixture(scope="module")

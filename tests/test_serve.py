@@ -5,31 +5,25 @@ import http.client
 import io
 import json
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import fake_mnist
+from conftest import fake_mnist, untrained_run
 from digits.compose import ComposeConfig, compose
 from model.evaluate import load_run
-from model.network import NetConfig, build_model
 from model.read import read_images
 from model.serve import MAX_BODY, create_app, main, running
 
 starlette_testclient = pytest.importorskip("starlette.testclient")
 
-TINY = NetConfig(conv_filters=(4, 8, 8), dense=16, gru_units=(8,))
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """An untrained tiny model: what the API does with a reading does not depend on it."""
     root = tmp_path_factory.mktemp("run")
-    keras.utils.set_random_seed(0)
-    build_model(TINY).save(root / "model.keras")
-    (root / "config.json").write_text(json.dumps({"net": TINY.to_dict()}))
-    return root
+    return untrained_run(root)
 
 
 @pytest.fixture(scope="module")
