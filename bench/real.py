@@ -35,28 +35,16 @@ def load_folder(folder: Path, limit: int | None):
     return [str(folder / r["file_name"]) for r in rows], [r["text"] for r in rows]
 
 
-def raw_image(gray: np.ndarray, height: int) -> np.ndarray:
-    """What a model sees without model.preprocess: polarity fixed, resized, nothing else."""
-    from PIL import Image
-
-    from model.preprocess import to_ink
-
-    ink = to_ink(gray)
-    width = max(8, round(gray.shape[1] * height / gray.shape[0]))
-    return np.asarray(Image.fromarray(ink).resize((width, height), Image.BILINEAR)).clip(
-        0, 255).astype(np.uint8)
-
-
 def prepare_all(paths, height: int, raw: bool):
     from digits.errors import DataError
     from model.images import open_gray
-    from model.preprocess import PrepConfig, prepare
+    from model.preprocess import PrepConfig, as_generated, prepare
 
     images, failed = [], 0
     for path in paths:
         try:
             gray = open_gray(path)
-            images.append(raw_image(gray, height) if raw else
+            images.append(as_generated(gray, height, path).image if raw else
                           prepare(gray, PrepConfig(height=height), name=path).image)
         except DataError:
             images.append(None)

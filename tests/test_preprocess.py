@@ -11,6 +11,7 @@ from digits.sources import load_mnist
 from model.images import ImageError
 from model.preprocess import (
     PrepConfig,
+    as_generated,
     ink_band,
     normalise_stroke,
     prepare,
@@ -127,3 +128,14 @@ def test_debug_steps_are_kept_on_request():
     prepared = prepare(scan(chunk.images[0]), PrepConfig(), keep_steps=True)
     assert "1_ink" in prepared.steps and "8_model_input" in prepared.steps
     assert np.array_equal(prepared.steps["8_model_input"], prepared.image)
+
+
+def test_generated_images_pass_unchanged_but_for_polarity_and_height():
+    image = sequences(1)[0]
+    assert np.array_equal(as_generated(image.astype(np.float32)).image, image)
+    assert np.array_equal(as_generated(255 - image.astype(np.float32)).image, image)
+    big = np.asarray(Image.fromarray(image).resize((image.shape[1] * 2, 56), Image.BILINEAR))
+    out = as_generated(big.astype(np.float32)).image
+    assert out.shape == image.shape and compare(image, out)[1] >= 0.97
+    with pytest.raises(ImageError, match="no ink"):
+        as_generated(np.full((28, 60), 200, np.float32), name="blank.png")

@@ -11,9 +11,13 @@ so ``prepare`` maps one onto the other, step by step:
 3. contrast normalisation: faint pencil and black marker both end at full strength;
 4. ruling lines and table borders removed, specks and blobs touching the edge dropped;
 5. crop to the ink with a margin; optional slant and skew correction;
-6. resize so the ink is ``ink_height`` pixels high in a ``height`` row, keeping the aspect.
+6. resize so the rows holding the middle 80% of the ink are ``band_height`` pixels high in
+   a ``height`` row (the training sequences' proportions), keeping the aspect; thin
+   strokes thickened toward MNIST's width.
 
 Each step is a plain numpy function on float32 arrays, so it is easy to test alone.
+``as_generated`` is the short path for images that already look like the training
+sequences: polarity and height only.
 """
 
 from __future__ import annotations
@@ -353,6 +357,27 @@ def normalise_stroke(image: np.ndarray, target: float) -> np.ndarray:
         out = out + t * (grown - out)
         break
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def as_generated(gray: np.ndarray, height: int = 28, name: str = "image") -> Prepared:
+    """An image already in the training sequences' look (``digits.sequence_generator``'s
+    output, or ``--debug-dir``'s model input): polarity made white-on-black and the height
+    scaled to ``height``, nothing else. ``prepare`` is tuned for scans and photos and loses
+    faint strokes of such images.
+
+    Raises:
+        ImageError: the image holds no ink.
+    """
+    from PIL import Image
+
+    ink = to_ink(gray)
+    if float(ink.max()) - float(ink.min()) < 1:
+        raise ImageError(f"{name} has no ink (a blank page?)")
+    if ink.shape[0] != height:
+        width = max(8, round(ink.shape[1] * height / ink.shape[0]))
+        ink = np.asarray(Image.fromarray(ink, mode="F").resize((width, height),
+                                                               Image.BILINEAR))
+    return Prepared(np.clip(np.rint(ink), 0, 255).astype(np.uint8))
 
 
 def prepare(gray: np.ndarray, cfg: PrepConfig = PrepConfig(), name: str = "image",

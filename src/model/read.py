@@ -2,7 +2,7 @@
 
     python -m model.read IMAGE... [--run RUN_DIR] [--top-k K] [--json]
         [--length N | --min-length A --max-length B] [--pattern REGEX] [--allow DIGITS]
-        [--debug-dir DIR]
+        [--debug-dir DIR] [--as-generated]
 
 Per image: the digit string and its confidence (the model's probability of that string),
 one line each, or JSON with --json. Without --run: the most recent finished run under
@@ -57,6 +57,10 @@ def build_parser() -> Parser:
     p.add_argument("--beam-width", type=int, default=10, help="prefix beam width (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--debug-dir", type=Path, help="save each preprocessing step here")
+    p.add_argument("--as-generated", action="store_true",
+                   help="the images already look like the training sequences (white ink "
+                        "on black, e.g. from digits.sequence_generator): skip the "
+                        "preprocessing for scans and photos, only fix polarity and height")
     c = p.add_argument_group("constraints (a beam search that keeps only valid prefixes)")
     c.add_argument("--length", type=int, help="exactly N digits")
     c.add_argument("--min-length", type=int, help="at least N digits")
@@ -110,12 +114,14 @@ def save_steps(debug_dir: Path, path: str, steps: dict) -> None:
 
 def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constraint=None,
                 top_k: int = 1, beam_width: int = 10, debug_dir: Path | None = None, prep=None,
-                names: Sequence[str] | None = None) -> list[Result]:
+                names: Sequence[str] | None = None, generated: bool = False) -> list[Result]:
     """Preprocess, run the model on all readable images at once, and decode.
 
     Args:
         paths: image files, or their bytes (an upload to model.serve).
         names: what each Result calls its image (default: the path as given).
+        generated: the images look like the training sequences already: only polarity
+            and height are fixed (``model.preprocess.as_generated``), not ``prepare``.
 
     Returns:
         One Result per path, in order, with the model's input image; unreadable images
@@ -126,7 +132,7 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
     from model.ctc import decode
     from model.data import pad_images
     from model.images import open_gray
-    from model.preprocess import PrepConfig, prepare
+    from model.preprocess import PrepConfig, as_generated, prepare
 
     prep = prep or PrepConfig(height=net.height)
     names = [str(p) for p in paths] if names is None else list(names)
@@ -134,8 +140,9 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
     ready: list[tuple[int, np.ndarray]] = []
     for i, (source, name) in enumerate(zip(paths, names, strict=True)):
         try:
-            prepared = prepare(open_gray(source), prep, name=name,
-                               keep_steps=debug_dir is not None)
+            gray = open_gray(source)
+            prepared = (as_generated(gray, prep.height, name) if generated else
+                        prepare(gray, prep, name=name, keep_steps=debug_dir is not None))
         except DataError as e:
             results[i].error = str(e)
             continue
@@ -192,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         return fail(str(e))
     results = read_images(args.images, model, net, constraint, args.top_k, args.beam_width,
-                          args.debug_dir)
+                          args.debug_dir, generated=args.as_generated)
     for r in results:
         if r.error is not None:
             message = r.error if r.error.startswith(r.path) else f"{r.path}: {r.error}"
