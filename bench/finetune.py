@@ -7,8 +7,9 @@ sha256("bench-half" NUL file_name), the first half (rounded down) is A and the r
 cut depends on nothing but the file names, so every run and every machine gets the same
 halves, and it is salted differently from the validation hold-out inside fine-tuning.
 
-1. B is prepared once (``model.preprocess``, as ``model.read`` does) and read by RUN_DIR's
-   model three ways: greedy, beam, and beam constrained to the lengths of A's labels.
+1. B is prepared once, each way ``model.read`` tries (``model.preprocess``), and read by
+   RUN_DIR's model three ways: greedy, beam, and beam constrained to the lengths of A's
+   labels, keeping per image the way the model is surest of.
 2. RUN_DIR is fine-tuned on A through ``python -m model.icr A --from RUN_DIR`` itself
    (``model.icr.main``, on a temporary labelled folder of links to A's images), with the
    fine-tuning defaults unless ICR FLAGS (e.g. ``--epochs 5 --no-augment``) say otherwise.
@@ -34,7 +35,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 
 from common import ROOT, report  # noqa: E402
 
@@ -89,13 +89,12 @@ def main(argv=None) -> int:
                    help="print the results as JSON instead of a table (FILE: also write them)")
     args, icr_flags = p.parse_known_args(argv)
 
-    from PIL import Image
-
     from digits.errors import DataError
     from model.constraints import Constraint
     from model.evaluate import load_run
-    from model.folder import prepare_folder, read_folder
+    from model.folder import read_folder
     from model.icr import main as icr
+    from real import prepare_all
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -120,11 +119,9 @@ def main(argv=None) -> int:
         scratch = Path(scratch)
         t = time.perf_counter()
         say(f"preparing half B ({len(b):,} images)")
-        prepared = prepare_folder(folder.subset(b), net.height, scratch / "b", True, say)
-        # Unreadable images stay in the score, as misread (read_all reads None as "").
-        by_name = dict(zip(prepared.names, prepared.split.files, strict=True))
-        images = [np.asarray(Image.open(by_name[folder.names[i]]))
-                  if folder.names[i] in by_name else None for i in b]
+        # Prepared the ways model.read tries; unreadable images stay in the score, as
+        # misread (read_all reads them as "").
+        images, _ = prepare_all([folder.files[i] for i in b], net.height, raw=False)
         truths = [folder.texts[i] for i in b]
         results["prepare_b_s"] = time.perf_counter() - t
         results["before"] = score(base, net, images, truths, constraint, args.beam_width)

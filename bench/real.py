@@ -36,16 +36,19 @@ def load_folder(folder: Path, limit: int | None):
 
 
 def prepare_all(paths, height: int, raw: bool):
+    """Each image prepared the ways model.read tries (``--raw``: polarity and height only),
+    or None where it cannot be read; and how many could not."""
     from digits.errors import DataError
     from model.images import open_gray
-    from model.preprocess import PrepConfig, as_generated, prepare
+    from model.preprocess import PrepConfig
+    from model.read import prepare_ways
 
     images, failed = [], 0
     for path in paths:
         try:
-            gray = open_gray(path)
-            images.append(as_generated(gray, height, path).image if raw else
-                          prepare(gray, PrepConfig(height=height), name=path).image)
+            ways = prepare_ways(open_gray(path), PrepConfig(height=height), str(path),
+                                generated=raw)
+            images.append([w.image if w is not None else None for w in ways])
         except DataError:
             images.append(None)
             failed += 1
@@ -53,28 +56,37 @@ def prepare_all(paths, height: int, raw: bool):
 
 
 def read_all(model, net, images, constraint, beam_width):
-    """Greedy, beam and constrained strings for every image (None where unreadable)."""
+    """Greedy, beam and constrained strings for every image ("" where unreadable), each
+    from the way of preparing it that the model is surest of, as model.read does."""
     from model.constraints import constrained_decode
     from model.ctc import decode
     from model.data import pad_images
+    from model.read import most_confident
 
-    out = {"greedy": [], "beam": [], "constrained": []}
-    for start in range(0, len(images), 128):
-        chunk = images[start:start + 128]
-        ok = [im for im in chunk if im is not None]
-        readings = {}
-        if ok:
-            logits = np.asarray(model(pad_images(ok, np.float32), training=False))
-            lengths = [net.time_steps(im.shape[1]) for im in ok]
-            readings["greedy"] = [r[0].text for r in decode(logits, lengths, "greedy")]
-            readings["beam"] = [r[0].text for r in decode(logits, lengths, "beam", beam_width)]
-            readings["constrained"] = [r[0].text if r else "" for r in
-                                       constrained_decode(logits, constraint, lengths,
-                                                          beam_width)]
-        for method in out:
-            it = iter(readings.get(method, []))
-            out[method] += [next(it) if im is not None else "" for im in chunk]
-    return out
+    methods = {
+        "greedy": lambda logits, lengths: decode(logits, lengths, "greedy"),
+        "beam": lambda logits, lengths: decode(logits, lengths, "beam", beam_width),
+        "constrained": lambda logits, lengths: constrained_decode(logits, constraint, lengths,
+                                                                  beam_width),
+    }
+    per_way = {method: [] for method in methods}
+    for w in range(max((len(ways) for ways in images if ways), default=0)):
+        columns = {method: [None] * len(images) for method in methods}
+        which = [i for i, ways in enumerate(images) if ways and ways[w] is not None]
+        for start in range(0, len(which), 128):
+            chunk = which[start:start + 128]
+            batch = [images[i][w] for i in chunk]
+            logits = np.asarray(model(pad_images(batch, np.float32), training=False))
+            lengths = [net.time_steps(im.shape[1]) for im in batch]
+            for method, run in methods.items():
+                for i, readings in zip(chunk, run(logits, lengths), strict=True):
+                    columns[method][i] = readings
+        for method in methods:
+            per_way[method].append(columns[method])
+    if not per_way["greedy"]:
+        return {method: [""] * len(images) for method in methods}
+    return {method: [found[0].text if found else "" for _, found in most_confident(columns)]
+            for method, columns in per_way.items()}
 
 
 def error_grid(path: Path, images, truths, reads, limit: int = 60) -> None:
@@ -139,7 +151,8 @@ def main(argv=None) -> int:
         print(f"{folder.name:<18}{len(paths):>8}{failed:>8}  " + "  ".join(cells), flush=True)
         if args.grid:
             args.grid.mkdir(parents=True, exist_ok=True)
-            error_grid(args.grid / f"errors_{folder.name}.png", images, truths,
+            error_grid(args.grid / f"errors_{folder.name}.png",
+                       [ways[0] if ways else None for ways in images], truths,
                        reads["constrained"])
     return report(results, "real.py", argv, args.json)
 

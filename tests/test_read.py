@@ -9,6 +9,7 @@ from PIL import Image
 import model.read as read_module
 from conftest import fake_mnist, untrained_run
 from digits.compose import ComposeConfig, compose
+from model.ctc import Reading
 from model.read import main
 
 
@@ -85,7 +86,7 @@ def test_debug_dir_keeps_what_the_model_saw(run_dir, images, tmp_path, capsys):
                           capsys)
     assert status == 0, err
     saved = {p.name for p in (tmp_path / "dbg").iterdir()}
-    assert "seq0.8_model_input.png" in saved and "seq0.1_ink.png" in saved
+    assert {"seq0.8_model_input.png", "seq0.1_ink.png", "seq0.9_read.png"} <= saved
 
 
 @pytest.mark.parametrize("args,message", [
@@ -176,3 +177,29 @@ def test_generated_sequences_read_as_generated_with_the_shipped_model(tmp_path, 
     texts = [r["text"] for r in json.loads(out)]
     assert sum(t == want for t, want in zip(texts, chunk.texts, strict=True)) >= 16, (
         texts, chunk.texts)
+
+
+def test_the_surest_way_of_preparing_wins():
+    per_way = [
+        [[Reading("12", -0.5)], [Reading("7", -0.1)], None, [], [Reading("3", -1.0)]],
+        [[Reading("13", -0.2)], [Reading("1", -0.1)], [Reading("5", -2.0)], [], None],
+    ]
+    chosen = read_module.most_confident(per_way)
+    assert [(w, [r.text for r in found]) for w, found in chosen] == [
+        (1, ["13"]), (0, ["7"]), (1, ["5"]), (0, []), (0, ["3"])]
+
+
+def test_a_scan_is_prepared_each_way_and_generated_images_once():
+    from model.images import ImageError
+    from model.preprocess import READ_VARIANTS, PrepConfig
+
+    mnist = fake_mnist()
+    image = compose(mnist.x_train, mnist.y_train, 1, ComposeConfig(),
+                    np.random.default_rng(0)).images[0]
+    paper = 235 - image.astype(np.float32) * 0.8
+    ways = read_module.prepare_ways(paper, PrepConfig())
+    assert len(ways) == len(READ_VARIANTS) >= 2
+    assert all(w is not None and w.image.shape[0] == 28 for w in ways)
+    assert len(read_module.prepare_ways(255 - paper, PrepConfig(), generated=True)) == 1
+    with pytest.raises(ImageError, match="no ink"):
+        read_module.prepare_ways(np.full((40, 90), 230, np.float32), PrepConfig())

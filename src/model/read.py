@@ -112,10 +112,77 @@ def save_steps(debug_dir: Path, path: str, steps: dict) -> None:
         Image.fromarray(image).save(debug_dir / f"{stem}.{label}.png")
 
 
+def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
+                 generated: bool = False) -> list:
+    """The image prepared each way reading tries (``model.preprocess.read_variants``; one
+    way for ``generated`` images), as ``Prepared``, None where a further way finds no ink.
+
+    Raises:
+        ImageError: the first way, the default, finds no ink: the image's own error.
+    """
+    from model.preprocess import as_generated, prepare, read_variants
+
+    if generated:
+        return [as_generated(gray, prep.height, name)]
+    first, *others = read_variants(prep)
+    ways = [prepare(gray, first, name=name, keep_steps=keep_steps)]
+    for cfg in others:
+        try:
+            ways.append(prepare(gray, cfg, name=name))
+        except DataError:
+            ways.append(None)
+    return ways
+
+
+def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, list]]:
+    """Per image, the readings of the way whose best reading the model is surest of.
+
+    Args:
+        per_way: ``per_way[w][i]``: image i's readings (best first) when prepared the w-th
+            way; None or [] where that way gave none.
+
+    Returns:
+        ``(w, readings)`` per image; ``(0, [])`` where no way gave a reading. Ties go to
+        the earlier way.
+    """
+    chosen = []
+    for i in range(len(per_way[0])):
+        best_way, best = 0, []
+        for w, readings in enumerate(column[i] for column in per_way):
+            if readings and (not best or readings[0].score > best[0].score):
+                best_way, best = w, readings
+        chosen.append((best_way, best))
+    return chosen
+
+
+def decode_images(images: Sequence, model, net, constraint=None, beam_width: int = 10,
+                  top_k: int = 1) -> list[list]:
+    """Run the model on prepared images, 64 at a time, and decode each (beam search, or
+    the constrained one): a list of readings per image, best first."""
+    import numpy as np
+
+    from model.ctc import decode
+    from model.data import pad_images
+
+    out = []
+    for start in range(0, len(images), 64):
+        chunk = images[start:start + 64]
+        logits = np.asarray(model(pad_images(chunk, np.float32), training=False))
+        lengths = [net.time_steps(im.shape[1]) for im in chunk]
+        if constraint is not None:
+            from model.constraints import constrained_decode
+
+            out += constrained_decode(logits, constraint, lengths, beam_width, top_k)
+        else:
+            out += decode(logits, lengths, "beam", beam_width, top_k)
+    return out
+
+
 def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constraint=None,
                 top_k: int = 1, beam_width: int = 10, debug_dir: Path | None = None, prep=None,
                 names: Sequence[str] | None = None, generated: bool = False) -> list[Result]:
-    """Preprocess, run the model on all readable images at once, and decode.
+    """Preprocess each image the ways reading tries, run the model on all of them, and
+    keep per image the reading the model is surest of.
 
     Args:
         paths: image files, or their bytes (an upload to model.serve).
@@ -124,51 +191,50 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
             and height are fixed (``model.preprocess.as_generated``), not ``prepare``.
 
     Returns:
-        One Result per path, in order, with the model's input image; unreadable images
-        carry their error.
+        One Result per path, in order, with the model's input image for the kept reading;
+        unreadable images carry their error.
     """
-    import numpy as np
-
-    from model.ctc import decode
-    from model.data import pad_images
     from model.images import open_gray
-    from model.preprocess import PrepConfig, as_generated, prepare
+    from model.preprocess import PrepConfig
 
     prep = prep or PrepConfig(height=net.height)
     names = [str(p) for p in paths] if names is None else list(names)
     results = [Result(name) for name in names]
-    ready: list[tuple[int, np.ndarray]] = []
+    ready: list[tuple[int, list]] = []
     for i, (source, name) in enumerate(zip(paths, names, strict=True)):
         try:
-            gray = open_gray(source)
-            prepared = (as_generated(gray, prep.height, name) if generated else
-                        prepare(gray, prep, name=name, keep_steps=debug_dir is not None))
+            ways = prepare_ways(open_gray(source), prep, name, debug_dir is not None,
+                                generated)
         except DataError as e:
             results[i].error = str(e)
             continue
         if debug_dir is not None:
-            save_steps(debug_dir, name, prepared.steps)
-        results[i].image = prepared.image
-        ready.append((i, prepared.image))
-    for start in range(0, len(ready), 64):
-        chunk = ready[start:start + 64]
-        images = [im for _, im in chunk]
-        logits = np.asarray(model(pad_images(images, np.float32), training=False))
-        lengths = [net.time_steps(im.shape[1]) for im in images]
-        if constraint is not None:
-            from model.constraints import constrained_decode
+            save_steps(debug_dir, name, ways[0].steps)
+        ready.append((i, [w.image if w is not None else None for w in ways]))
+    per_way = []
+    for w in range(max((len(ways) for _, ways in ready), default=0)):
+        which = [k for k, (_, ways) in enumerate(ready) if ways[w] is not None]
+        found = decode_images([ready[k][1][w] for k in which], model, net, constraint,
+                              beam_width, top_k)
+        column: list = [None] * len(ready)
+        for k, readings in zip(which, found, strict=True):
+            column[k] = readings
+        per_way.append(column)
+    for (i, ways), (w, found) in zip(ready, most_confident(per_way) if ready else [],
+                                     strict=True):
+        results[i].image = ways[w]
+        if debug_dir is not None:
+            from PIL import Image
 
-            readings = constrained_decode(logits, constraint, lengths, beam_width, top_k)
-        else:
-            readings = decode(logits, lengths, "beam", beam_width, top_k)
-        for (i, _), found in zip(chunk, readings, strict=True):
-            if not found:
-                results[i].error = (f"{names[i]}: no reading satisfies the constraint "
-                                    f"({constraint.describe()})")
-                continue
-            results[i].text = found[0].text
-            results[i].confidence = float(f"{math.exp(found[0].score):.4g}")
-            results[i].alternatives = [(r.text, float(f"{math.exp(r.score):.4g}")) for r in found]
+            debug_dir.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(ways[w]).save(debug_dir / f"{Path(names[i]).stem}.9_read.png")
+        if not found:
+            results[i].error = (f"{names[i]}: no reading satisfies the constraint "
+                                f"({constraint.describe()})")
+            continue
+        results[i].text = found[0].text
+        results[i].confidence = float(f"{math.exp(found[0].score):.4g}")
+        results[i].alternatives = [(r.text, float(f"{math.exp(r.score):.4g}")) for r in found]
     return results
 
 
