@@ -134,7 +134,8 @@ def test_the_shipped_model_reads_scanned_numbers_when_no_run_exists(tmp_path, mo
     that the shipped files load and read a scan-like number (dark on white, twice the size,
     a paper margin), not how well they generalise (bench/real.py measures that). The bar
     is below the model's 94% on its own test: model.preprocess loses the faintest strokes of
-    synthetic digits (14 of these 20 read when this test was written)."""
+    synthetic digits (17 of these 20 read when this test was written, 14 when reading
+    prepared each image one way)."""
     from digits.dataset import split_pools
     from digits.sources import load_mnist
 
@@ -152,14 +153,14 @@ def test_the_shipped_model_reads_scanned_numbers_when_no_run_exists(tmp_path, mo
     status, out, _ = read([*paths, "--json"], capsys)
     assert status == 0
     texts = [r["text"] for r in json.loads(out)]
-    assert sum(t == want for t, want in zip(texts, chunk.texts, strict=True)) >= 12, (
+    assert sum(t == want for t, want in zip(texts, chunk.texts, strict=True)) >= 15, (
         texts, chunk.texts)
 
 
 def test_generated_sequences_read_as_generated_with_the_shipped_model(tmp_path, capsys):
     """--as-generated skips the preprocessing for scans: the generator's own output reads
     about as well as on the model's synthetic test (94%): 18 of these 20 when this test was
-    written, against 12 through the preprocessing for scans. Its digits may have been in
+    written, against 13 through the preprocessing for scans. Its digits may have been in
     the shipped model's training set, see above."""
     from digits.dataset import split_pools
     from digits.sources import load_mnist
