@@ -1,5 +1,9 @@
 """Shared fixtures: a small, fake, tagged MNIST so tests never need the network."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -47,3 +51,23 @@ def untrained_run(root, seed: int = 0):
     build_model(net).save(root / "model.keras")
     (root / "config.json").write_text(json.dumps({"net": net.to_dict()}))
     return root
+
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def without_tensorflow(code: str) -> str:
+    """Run ``code`` in a fresh interpreter in src/, fail if it imported TensorFlow or Keras
+    (a CLI's --help and the numpy decoders must not pay for them), and return its output."""
+    probe = (f"{code}\nimport sys as _sys\n"
+             "print('heavy:', sorted({'tensorflow', 'keras'} & set(_sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=SRC, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.rstrip().endswith("heavy: []"), out[-300:]
+    return out
+
+
+def help_without_tensorflow(module: str) -> str:
+    """``python -m module --help``'s text, checked by ``without_tensorflow``."""
+    return without_tensorflow(f"from {module} import main\n"
+                              "try:\n    main(['--help'])\nexcept SystemExit:\n    pass")

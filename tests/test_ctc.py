@@ -1,14 +1,12 @@
 """Numpy CTC decoding: parity with keras.ops.ctc_decode, exactness, the forward algorithm."""
 
 import itertools
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from conftest import without_tensorflow
 from model import ctc, decoding
 from model.ctc import Reading
 from model.vocab import BLANK, NUM_CLASSES, collapse, decode_batch, decode_ids, encode
@@ -231,10 +229,4 @@ def test_bad_logits_shape():
 
 
 def test_imports_no_tensorflow():
-    code = (
-        "import sys; import model.ctc; "
-        "bad = {'tensorflow', 'keras'} & set(sys.modules); assert not bad, bad"
-    )
-    env = {**os.environ, "PYTHONPATH": "src"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env)
+    without_tensorflow("import model.ctc")

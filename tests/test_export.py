@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import model.export as export_module
-from conftest import fake_mnist
+from conftest import SRC, fake_mnist, help_without_tensorflow
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, write_dataset
 from model import ctc, decoding
@@ -20,7 +20,6 @@ from model.export import main
 from model.runtime import load_exported, sidecar_path
 
 TOLERANCE = 1e-4  # what the README promises: |exported - Keras| per logit
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture(scope="module")
@@ -336,9 +335,4 @@ def test_overwrite_swaps_a_savedmodel_whole_and_a_failed_check_keeps_the_old(
 
 
 def test_help_imports_no_tensorflow():
-    code = ("import sys\nfrom model.export import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=SRC, capture_output=True, text=True,
-                         check=True).stdout
-    assert "--format" in out and out.strip().endswith("False False")
+    assert "--format" in help_without_tensorflow("model.export")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import model.train as train_module
-from conftest import fake_mnist
+from conftest import fake_mnist, help_without_tensorflow
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, write_dataset
 from model.data import load_split, make_dataset
@@ -195,17 +195,7 @@ def test_every_config_field_has_a_flag():
 
 
 def test_help_imports_no_tensorflow():
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    code = ("import sys\nfrom model.icr import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
-    src = Path(__file__).resolve().parents[1] / "src"
-    out = subprocess.run([sys.executable, "-c", code], cwd=src, capture_output=True, text=True,
-                         check=True).stdout
-    assert "--beam-width" in out and out.strip().endswith("False False")
+    assert "--beam-width" in help_without_tensorflow("model.icr")
 
 
 def test_image_fixture_is_png(tiny_dataset):
