@@ -60,8 +60,7 @@ def read_all(model, net, images, constraint, beam_width):
     from the way of preparing it that the model is surest of, as model.read does."""
     from model.constraints import constrained_decode
     from model.ctc import decode
-    from model.data import pad_images
-    from model.read import most_confident
+    from model.read import read_ways
 
     methods = {
         "greedy": lambda logits, lengths: decode(logits, lengths, "greedy"),
@@ -69,24 +68,9 @@ def read_all(model, net, images, constraint, beam_width):
         "constrained": lambda logits, lengths: constrained_decode(logits, constraint, lengths,
                                                                   beam_width),
     }
-    per_way = {method: [] for method in methods}
-    for w in range(max((len(ways) for ways in images if ways), default=0)):
-        columns = {method: [None] * len(images) for method in methods}
-        which = [i for i, ways in enumerate(images) if ways and ways[w] is not None]
-        for start in range(0, len(which), 128):
-            chunk = which[start:start + 128]
-            batch = [images[i][w] for i in chunk]
-            logits = np.asarray(model(pad_images(batch, np.float32), training=False))
-            lengths = [net.time_steps(im.shape[1]) for im in batch]
-            for method, run in methods.items():
-                for i, readings in zip(chunk, run(logits, lengths), strict=True):
-                    columns[method][i] = readings
-        for method in methods:
-            per_way[method].append(columns[method])
-    if not per_way["greedy"]:
-        return {method: [""] * len(images) for method in methods}
-    return {method: [found[0].text if found else "" for _, found in most_confident(columns)]
-            for method, columns in per_way.items()}
+    chosen = read_ways(images, model, net, methods, batch=128)
+    return {method: [found[0].text if found else "" for _, found in picks]
+            for method, picks in chosen.items()}
 
 
 def error_grid(path: Path, images, truths, reads, limit: int = 60) -> None:

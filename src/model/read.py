@@ -155,27 +155,41 @@ def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, 
     return chosen
 
 
-def decode_images(images: Sequence, model, net, constraint=None, beam_width: int = 10,
-                  top_k: int = 1) -> list[list]:
-    """Run the model on prepared images, 64 at a time, and decode each (beam search, or
-    the constrained one): a list of readings per image, best first."""
+def read_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
+              batch: int = 64) -> dict[str, list[tuple[int, list]]]:
+    """Run the model on every way each image was prepared, once, and keep per image the
+    way whose best reading the model is surest of, for each decoder.
+
+    Args:
+        ways: ``ways[i][w]``: image i prepared the w-th way, (height, width) uint8; None
+            where that way, or the whole image (``ways[i]``), gave nothing.
+        decoders: name -> ``f(logits, lengths)`` returning readings per row, best first
+            (``model.ctc.decode``, ``model.constraints.constrained_decode``).
+        batch: images per model call.
+
+    Returns:
+        name -> ``(w, readings)`` per image, as ``most_confident`` gives it.
+    """
     import numpy as np
 
-    from model.ctc import decode
     from model.data import pad_images
 
-    out = []
-    for start in range(0, len(images), 64):
-        chunk = images[start:start + 64]
-        logits = np.asarray(model(pad_images(chunk, np.float32), training=False))
-        lengths = [net.time_steps(im.shape[1]) for im in chunk]
-        if constraint is not None:
-            from model.constraints import constrained_decode
-
-            out += constrained_decode(logits, constraint, lengths, beam_width, top_k)
-        else:
-            out += decode(logits, lengths, "beam", beam_width, top_k)
-    return out
+    per_way: dict[str, list] = {name: [] for name in decoders}
+    for w in range(max((len(each) for each in ways if each), default=0)):
+        columns: dict[str, list] = {name: [None] * len(ways) for name in decoders}
+        which = [i for i, each in enumerate(ways) if each and each[w] is not None]
+        for start in range(0, len(which), batch):
+            chunk = which[start:start + batch]
+            images = [ways[i][w] for i in chunk]
+            logits = np.asarray(model(pad_images(images, np.float32), training=False))
+            lengths = [net.time_steps(im.shape[1]) for im in images]
+            for name, decode in decoders.items():
+                for i, readings in zip(chunk, decode(logits, lengths), strict=True):
+                    columns[name][i] = readings
+        for name in decoders:
+            per_way[name].append(columns[name])
+    return {name: most_confident(columns) if columns else [(0, [])] * len(ways)
+            for name, columns in per_way.items()}
 
 
 def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constraint=None,
@@ -211,17 +225,18 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
         if debug_dir is not None:
             save_steps(debug_dir, name, ways[0].steps)
         ready.append((i, [w.image if w is not None else None for w in ways]))
-    per_way = []
-    for w in range(max((len(ways) for _, ways in ready), default=0)):
-        which = [k for k, (_, ways) in enumerate(ready) if ways[w] is not None]
-        found = decode_images([ready[k][1][w] for k in which], model, net, constraint,
-                              beam_width, top_k)
-        column: list = [None] * len(ready)
-        for k, readings in zip(which, found, strict=True):
-            column[k] = readings
-        per_way.append(column)
-    for (i, ways), (w, found) in zip(ready, most_confident(per_way) if ready else [],
-                                     strict=True):
+    if constraint is not None:
+        from model.constraints import constrained_decode
+
+        def decode(logits, lengths):
+            return constrained_decode(logits, constraint, lengths, beam_width, top_k)
+    else:
+        from model.ctc import decode as ctc_decode
+
+        def decode(logits, lengths):
+            return ctc_decode(logits, lengths, "beam", beam_width, top_k)
+    chosen = read_ways([ways for _, ways in ready], model, net, {"read": decode})["read"]
+    for (i, ways), (w, found) in zip(ready, chosen, strict=True):
         results[i].image = ways[w]
         if debug_dir is not None:
             from PIL import Image
