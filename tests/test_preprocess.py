@@ -139,3 +139,17 @@ def test_generated_images_pass_unchanged_but_for_polarity_and_height():
     assert out.shape == image.shape and compare(image, out)[1] >= 0.97
     with pytest.raises(ImageError, match="no ink"):
         as_generated(np.full((28, 60), 200, np.float32), name="blank.png")
+
+
+def test_a_number_touching_the_edge_of_a_tight_cell_is_kept():
+    # A logbook cell cropped tight: the digits run off its bottom edge, and all that lies
+    # clear of the edge is a remnant of the cell's top line and a speck. The number stays,
+    # as it does in the same cell without them.
+    image = sequences(1)[0]
+    cell = np.full((34, image.shape[1] + 10), 210, np.float32)
+    cell[12:34, 5:5 + image.shape[1]] -= image[:22].astype(np.float32) * 0.7
+    clean = prepare(cell).image
+    cell[6:8, 20:32] = 120  # a short flat remnant of a line
+    cell[3, 50] = 120  # a speck
+    difference, correlation = compare(clean, prepare(cell).image)
+    assert difference <= TOLERANCE and correlation >= MIN_CORRELATION, (difference, correlation)
