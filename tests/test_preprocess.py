@@ -153,3 +153,16 @@ def test_a_number_touching_the_edge_of_a_tight_cell_is_kept():
     cell[3, 50] = 120  # a speck
     difference, correlation = compare(clean, prepare(cell).image)
     assert difference <= TOLERANCE and correlation >= MIN_CORRELATION, (difference, correlation)
+
+
+def test_a_round_digit_at_the_edge_of_a_tight_cell_beside_a_thin_one_is_kept():
+    # "10" in a tight cell: the 1 is clear of the edge, the 0 runs off the bottom and has
+    # far more ink than the 1. Both are read.
+    cell = np.full((34, 60), 210, np.float32)
+    cell[8:30, 20:22] = 60  # the 1
+    rows, cols = np.mgrid[0:34, 0:60]
+    ring = np.abs(np.hypot((rows - 24) / 10, (cols - 38) / 7) - 1) < 0.2
+    cell[ring] = 60  # the 0, cut by the bottom edge
+    out = prepare(cell).image
+    labels, count = ndimage.label(out > 64)
+    assert count == 2, count
