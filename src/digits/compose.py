@@ -41,7 +41,8 @@ class ComposeConfig:
     # Smooth random displacement in pixels, +-, drawn on a coarse grid over each digit:
     # bends strokes the way no affine map does (Simard et al. 2003's elastic distortion).
     # Off by default: 1.5 px bought nothing on the writer-disjoint MNIST test (bench/train.py
-    # --fresh, 15 epochs: 95.40% with it, 95.75% without; within run-to-run noise).
+    # --fresh, 15 epochs: 95.40% with it, 95.75% without; within run-to-run noise). For
+    # real handwriting it is the single largest gain (--realistic, README "Realism").
     elastic: float = 0.0
     min_gap: int = -3  # Pixels between the ink of neighbours; negative overlaps (touching).
     max_gap: int = 6  # Widest gap, about a third of a digit.
@@ -80,7 +81,7 @@ class ComposeConfig:
 # forms and registers, and every realism effect on; see README "Realism" for what each
 # bought on real folders.
 REALISTIC = {"min_length": 1, "max_length": 6, "slant": 0.35, "wander": 2.0,
-             "continental": 0.5, "marks": 0.3, "rules": 0.3, "blur": 1.0}
+             "continental": 0.5, "marks": 0.3, "rules": 0.3, "blur": 1.0, "elastic": 2.5}
 
 
 @dataclass
