@@ -103,8 +103,8 @@ def continental(digits: np.ndarray, labels: np.ndarray, p: float,
         # The flag: from the top of the stem down to the left, from a short tick to a
         # stroke as long as the stem that makes the 1 an inverted V (both are common in
         # European logbooks). Flags up to 0.75 of the height at 30-70 degrees read 1,200
-        # meza_digits cells 77.5% (beam, 18 epochs); up to 1.1 at 30-80 degrees, 80.3%,
-        # with parish_row_ids unchanged (76.3% -> 76.6%).
+        # meza_digits cells 78.3% (beam, 18 epochs, README "Realism"); up to 1.1 at 30-80
+        # degrees, 81.4%, with parish_row_ids unchanged (76.3% -> 76.6%).
         x0 = _ink_centre(out[ones], top[ones])
         length = height[ones] * rng.uniform(0.25, 1.1, len(ones)).astype(np.float32)
         angle = np.deg2rad(rng.uniform(30, 80, len(ones)))  # below the horizontal
