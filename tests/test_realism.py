@@ -30,6 +30,20 @@ def test_continental_flags_ones_and_bars_sevens_only():
     assert np.array_equal(none, digits)
 
 
+def test_continental_flags_are_long_and_steep():
+    # Every flag reaches at least half the stem's height along a line 45-80 degrees below
+    # the horizontal, so it ends at least 0.5 * sin(45) of the stem below its top: no
+    # short ticks, which meza_digits' 1s hardly have.
+    n = 64
+    digits = np.stack([digit_one()] * n)
+    out = continental(digits, np.ones(n, int), 1.0, np.random.default_rng(3))
+    added = (out - digits)[:, :, :13] > 0  # new ink left of the stem (columns 13-14)
+    stem_top, stem_height = 4, 19
+    lowest = np.array([np.flatnonzero(a.any(axis=1)).max() for a in added])
+    assert (lowest - stem_top >= int(0.5 * stem_height * np.sin(np.deg2rad(45)))).all()
+    assert (lowest - stem_top <= np.ceil(1.15 * stem_height) + 2).all()
+
+
 def test_segments_draw_in_place_and_refuse_a_strided_view():
     canvas = np.zeros((2, 28, 40), np.float32)
     draw_segments(canvas, np.array([1]), np.array([[2.0, 14.0]]), np.array([[30.0, 14.0]]),

@@ -81,7 +81,7 @@ class ComposeConfig:
 # forms and registers, and every realism effect on; see README "Realism" for what each
 # bought on real folders.
 REALISTIC = {"min_length": 1, "max_length": 6, "slant": 0.35, "wander": 2.0,
-             "continental": 0.5, "marks": 0.3, "rules": 0.3, "blur": 1.0, "elastic": 2.5}
+             "continental": 0.8, "marks": 0.3, "rules": 0.3, "blur": 1.0, "elastic": 2.5}
 
 
 @dataclass
