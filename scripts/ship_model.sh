@@ -7,7 +7,7 @@
 #   bash scripts/ship_model.sh MNIST_PATH_OR_keras [EPOCHS]
 set -euo pipefail
 MNIST="${1:?usage: bash scripts/ship_model.sh MNIST_PATH_OR_keras [EPOCHS]}"
-EPOCHS="${2:-18}"
+EPOCHS="${2:-30}"
 if [ "$MNIST" = keras ]; then source_args=(--source keras); else
   [ -f "$MNIST" ] || { echo "error: no MNIST file at $MNIST" >&2; exit 2; }
   source_args=(--source file --mnist "$(cd "$(dirname "$MNIST")" && pwd)/$(basename "$MNIST")")
@@ -17,7 +17,7 @@ cd "$ROOT/src"
 python3 -m digits.sequence_generator "${source_args[@]}" --realistic --out "$ROOT/data/shipped" \
   --count-train 20000 --count-val 2000 --count-test 2000 --overwrite
 python3 -m model.icr "$ROOT/data/shipped" --fresh --epochs "$EPOCHS" \
-  --run-dir "$ROOT/runs/shipped" --overwrite
+  --conv-filters 32,64,96 --gru-units 128 --run-dir "$ROOT/runs/shipped" --overwrite
 target="$ROOT/models/mnist-crnn"
 mkdir -p "$target"
 for f in model.keras config.json metrics.json history.csv; do
