@@ -65,7 +65,7 @@ class PrepConfig:
 # Reading prepares each image these ways (PrepConfig overrides) and keeps the reading the
 # model is surest of (model.read.most_confident). The contrast floor drops faint strokes
 # along with the noise: some images read right only with it, some only without. On 600
-# images of each real folder (the shipped model, beam): meza_digits 67.2% with the floor,
+# images of each real folder (the first model shipped, beam): meza_digits 67.2% with the floor,
 # 70.7% without, 72.5% for the surer of the two; parish_row_ids 74.2%, 70.8%, 78.3%. A
 # third way (no deskew or stroke change, a looser border rule, the old 20-row scale) added
 # nothing beyond these two.
