@@ -15,6 +15,8 @@ from model.preprocess import (
     ink_band,
     normalise_stroke,
     prepare,
+    prepare_ways,
+    read_variants,
     remove_lines,
     stroke_width,
     to_ink,
@@ -128,6 +130,21 @@ def test_debug_steps_are_kept_on_request():
     prepared = prepare(scan(chunk.images[0]), PrepConfig(), keep_steps=True)
     assert "1_ink" in prepared.steps and "8_model_input" in prepared.steps
     assert np.array_equal(prepared.steps["8_model_input"], prepared.image)
+
+
+def test_ways_share_their_common_steps_and_give_what_prepare_gives():
+    """prepare_ways cleans once per cleaning setting and scales per way: each way equals
+    prepare with that way's settings, pixel for pixel, and the scales differ in width."""
+    image = scan(sequences(1)[0])
+    cfgs = read_variants(PrepConfig())
+    ways = prepare_ways(image, cfgs, keep_steps=True)
+    assert len(ways) == len(cfgs)
+    for cfg, way in zip(cfgs, ways, strict=True):
+        assert np.array_equal(way.image, prepare(image, cfg).image)
+    assert ways[0].steps.keys() == prepare(image, cfgs[0], keep_steps=True).steps.keys()
+    widths = {cfg.band_height: way.image.shape[1] for cfg, way in zip(cfgs, ways, strict=True)}
+    assert sorted(widths) == [14.5, 16.0, 17.5]
+    assert widths[14.5] < widths[16.0] < widths[17.5]
 
 
 def test_generated_images_pass_unchanged_but_for_polarity_and_height():

@@ -120,18 +120,12 @@ def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
     Raises:
         ImageError: the first way, the default, finds no ink: the image's own error.
     """
-    from model.preprocess import as_generated, prepare, read_variants
+    from model.preprocess import as_generated, read_variants
+    from model.preprocess import prepare_ways as prepare_each
 
     if generated:
         return [as_generated(gray, prep.height, name)]
-    first, *others = read_variants(prep)
-    ways = [prepare(gray, first, name=name, keep_steps=keep_steps)]
-    for cfg in others:
-        try:
-            ways.append(prepare(gray, cfg, name=name))
-        except DataError:
-            ways.append(None)
-    return ways
+    return prepare_each(gray, read_variants(prep), name, keep_steps)
 
 
 def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, list]]:
