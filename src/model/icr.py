@@ -65,7 +65,10 @@ TRAIN_FLAGS = {"epochs": (int, "most epochs (early stopping may end sooner)"),
                "patience": (int, "early-stopping patience in epochs"),
                "seed": (int, "random seed"),
                "fresh": (bool, "compose new training sequences every epoch from the "
-                               "dataset's MNIST source instead of reading its train split")}
+                               "dataset's MNIST source instead of reading its train split"),
+               "average_last": (int, "average the weights of the last N epochs run and keep "
+                                     "the average if it reads the validation split at "
+                                     "least as well as the best epoch (0: off)")}
 FINETUNE_FLAGS = {"val_fraction": (float, "part of the folder held out for validation, "
                                           "chosen by a hash of each file name"),
                   "augment": (bool, "light slant, tilt, width and stroke changes of the "
@@ -170,6 +173,8 @@ def configs(args, height: int, net: NetConfig | None = None) -> tuple[NetConfig,
     for name in ("epochs", "batch_size", "patience"):
         if getattr(train_cfg, name) < 1:
             raise DataError(f"{_flag(name)} must be at least 1")
+    if train_cfg.average_last < 0 or train_cfg.average_last == 1:
+        raise DataError("--average-last must be 0 (off) or at least 2")
     if train_cfg.learning_rate <= 0 or train_cfg.warmup_epochs < 0:
         raise DataError("--learning-rate must be positive and --warmup-epochs not negative")
     if args.beam_width < 1 or not 1 <= args.top_paths <= args.beam_width:

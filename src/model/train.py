@@ -30,6 +30,8 @@ from model.records import ShardedSplit
 BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
 BEST = "best.keras"
 FINAL = "model.keras"
+EPOCH_WEIGHTS = "epochs"  # the last --average-last epochs' weights, NNN.weights.h5
+AVERAGED = "averaged.json"  # what the weight average read, and whether it was kept
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class TrainConfig:
     # Compose new training sequences every epoch from the dataset's MNIST source instead of
     # reading its fixed training split (same count, same composition settings).
     fresh: bool = False
+    # Average the weights of the last N epochs run (stochastic weight averaging, Izmailov
+    # et al. 2018) and keep the average when it reads the validation split at least as well
+    # as the best epoch; 0: off. See average_epochs.
+    average_last: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -100,6 +106,18 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
                 f"{logs['val_loss']:.4f}, val exact {100 * logs['val_exact']:.2f}%, val CER "
                 f"{100 * logs['val_cer']:.2f}%, lr {lr:.2e}")
 
+    class EpochWeights(keras.callbacks.Callback):
+        """Keeps the weights of the last ``cfg.average_last`` epochs for average_epochs."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            folder = run_dir / EPOCH_WEIGHTS
+            folder.mkdir(exist_ok=True)
+            tmp = folder / f".{epoch + 1:03d}.partial.weights.h5"
+            self.model.save_weights(tmp)
+            os.replace(tmp, folder / f"{epoch + 1:03d}.weights.h5")
+            for old in sorted(folder.glob("[0-9]*.weights.h5"))[:-cfg.average_last]:
+                old.unlink()
+
     best = best_so_far(run_dir / "history.csv", "val_exact")
     if baseline is not None:  # the starting model of a fine-tuning run: epoch 0
         best = baseline if best is None else max(best, baseline)
@@ -111,6 +129,7 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True,
                                          delete_checkpoint=False),
         AtomicBest(run_dir / BEST, best),
+        *([EpochWeights()] if cfg.average_last > 0 else []),
         keras.callbacks.EarlyStopping(monitor="val_exact", mode="max", patience=cfg.patience),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         Log(),
@@ -197,6 +216,11 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
         log(f"resuming {run_dir} at epoch {start} (from its backup)")
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
               shuffle=False, verbose=0)  # the dataset shuffles itself, with the seed
+    if cfg.average_last > 0 and not (run_dir / FINAL).is_file():
+        best_epoch = best_so_far(run_dir / "history.csv", "val_exact")
+        if baseline is not None:
+            best_epoch = baseline if best_epoch is None else max(best_epoch, baseline)
+        average_epochs(run_dir, model, val_split, net, cfg.average_last, best_epoch, log)
     if (run_dir / BEST).is_file():
         best = keras.models.load_model(run_dir / BEST, safe_mode=True)
         save_atomically(best, run_dir / FINAL)
@@ -206,7 +230,50 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     else:
         raise DataError("training produced no usable model (the loss diverged?)")
     shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
+    shutil.rmtree(run_dir / EPOCH_WEIGHTS, ignore_errors=True)
     return best
+
+
+def average_epochs(run_dir: Path, model, val: Split | ShardedSplit, net: NetConfig,
+                   count: int, best: float | None, log=print) -> bool:
+    """Average the weights kept from the last ``count`` epochs (``EpochWeights``: every
+    variable, batch-norm statistics included, in float64) and save the average as the
+    run's best model if its greedy validation exact accuracy is at least ``best``, the
+    best epoch's. Late in a cosine schedule the epochs wander around a wide optimum; their
+    mean sits nearer its middle and tends to read unseen hands better than any one of them.
+    Writes what it found to ``AVERAGED`` in the run directory.
+
+    Returns:
+        Whether the average was kept. Fewer than two kept epochs: nothing to average.
+    """
+    from model.evaluate import greedy_readings
+    from model.metrics import evaluate
+
+    files = sorted((run_dir / EPOCH_WEIGHTS).glob("[0-9]*.weights.h5"))[-count:]
+    if len(files) < 2:
+        log(f"--average-last {count}: fewer than two epochs kept, nothing to average")
+        return False
+    total = None
+    for path in files:
+        model.load_weights(path)
+        weights = model.get_weights()
+        total = ([w.astype(np.float64) for w in weights] if total is None
+                 else [t + w for t, w in zip(total, weights, strict=True)])
+    model.set_weights([(t / len(files)).astype(w.dtype)
+                       for t, w in zip(total, weights, strict=True)])
+    exact = evaluate(*greedy_readings(model, val, net))["exact"]
+    kept = best is None or exact >= best
+    epochs = [int(p.name.split(".")[0]) for p in files]
+    log(f"weights of epochs {epochs[0]}-{epochs[-1]} averaged: val exact {100 * exact:.2f}% "
+        f"against {100 * (best or 0):.2f}% for the best epoch: "
+        f"{'kept' if kept else 'not kept'}")
+    if kept:
+        save_atomically(model, run_dir / BEST)
+    tmp = run_dir / f".{AVERAGED}.partial"
+    tmp.write_text(json.dumps({"epochs": epochs, "val_exact": exact,
+                               "best_epoch_val_exact": best, "kept": kept}, indent=2) + "\n")
+    os.replace(tmp, run_dir / AVERAGED)
+    return kept
 
 
 def predict_logits(model, split: Split, height: int, batch_size: int = 256) -> np.ndarray:
