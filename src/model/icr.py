@@ -12,8 +12,8 @@ file_name,text, no manifest.json) holds real images: they are read the way model
 reads them (model.folder, model.finetune).
 
 A run directory holds model.keras, config.json, history.csv, metrics.json, curves.png,
-samples.png, model_graph.png (or .dot) and model_summary.png. Rerunning a killed command
-resumes the run from its last finished epoch.
+samples.png, model_graph.png (or .dot) and model_summary.png, and averaged.json with
+--average-last. Rerunning a killed command resumes the run from its last finished epoch.
 """
 
 from __future__ import annotations
