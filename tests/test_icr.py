@@ -258,7 +258,8 @@ def test_an_unreadable_config_in_the_run_dir_is_one_line(tiny_dataset, tmp_path,
 
 
 def test_the_last_epochs_are_averaged_and_kept_only_when_validation_agrees(tiny_dataset,
-                                                                          tmp_path):
+                                                                          tmp_path,
+                                                                          monkeypatch):
     net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
     split = load_split(tiny_dataset, "train", 28)
     val = load_split(tiny_dataset, "val", 28)
@@ -272,14 +273,12 @@ def test_the_last_epochs_are_averaged_and_kept_only_when_validation_agrees(tiny_
             seen.append([w.copy() for w in self.model.get_weights()])
 
     make = train_module.make_callbacks
-    try:
-        train_module.make_callbacks = lambda *a, **k: make(*a, **k) + [Spy()]
-        model = train_module.train(run_dir, split, val, net,
-                                   TrainConfig(epochs=4, batch_size=16, average_last=3,
-                                               patience=10),
-                                   log=logged.append)
-    finally:
-        train_module.make_callbacks = make
+    monkeypatch.setattr(train_module, "make_callbacks",
+                        lambda *a, **k: make(*a, **k) + [Spy()])
+    model = train_module.train(run_dir, split, val, net,
+                               TrainConfig(epochs=4, batch_size=16, average_last=3,
+                                           patience=10),
+                               log=logged.append)
     report = json.loads((run_dir / "averaged.json").read_text())
     assert report["epochs"] == [2, 3, 4]
     assert any("averaged" in line for line in logged)

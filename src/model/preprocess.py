@@ -437,10 +437,7 @@ def prepare(gray: np.ndarray, cfg: PrepConfig = PrepConfig(), name: str = "image
     Raises:
         ImageError: the image holds no ink once the paper is removed.
     """
-    steps: dict[str, np.ndarray] = {}
-    kept = steps if keep_steps else None
-    ink = _clean(_remove_paper(gray, kept), cfg, name, kept)
-    return Prepared(_fit(ink, cfg, steps if keep_steps else None), steps)
+    return prepare_ways(gray, [cfg], name, keep_steps)[0]
 
 
 # The PrepConfig fields that only steps 7 and 8 (scale, margin, stroke) read: ways that
@@ -459,16 +456,15 @@ def prepare_ways(gray: np.ndarray, cfgs: list[PrepConfig], name: str = "image",
     Raises:
         ImageError: the first config finds no ink.
     """
+    first_steps: dict[str, np.ndarray] | None = {} if keep_steps else None
+    base = _remove_paper(gray, first_steps)  # steps 1 and 2 read no setting: done once
     cleaned: dict[tuple, np.ndarray | ImageError] = {}
     out: list[Prepared | None] = []
-    base = None  # steps 1 and 2 read no setting: done once for every way
     for n, cfg in enumerate(cfgs):
-        steps: dict[str, np.ndarray] | None = {} if keep_steps and n == 0 else None
+        steps = first_steps if n == 0 else None
         key = tuple((f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
                     if f.name not in FIT_FIELDS)
-        if key not in cleaned or steps is not None:
-            if base is None:
-                base = _remove_paper(gray, steps)
+        if key not in cleaned:
             try:
                 cleaned[key] = _clean(base, cfg, name, steps)
             except ImageError as e:

@@ -72,6 +72,15 @@ def best_so_far(history: Path, monitor: str) -> float | None:
     return max(values) if values else None
 
 
+def best_reading(run_dir: Path, baseline: float | None) -> float | None:
+    """The best validation exact accuracy of the run so far: its logged epochs and, for a
+    fine-tuning run, its starting model (``baseline``, epoch 0)."""
+    best = best_so_far(run_dir / "history.csv", "val_exact")
+    if baseline is not None:
+        best = baseline if best is None else max(best, baseline)
+    return best
+
+
 def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg: TrainConfig,
                    log, tensorboard: bool, baseline: float | None = None) -> list:
     import keras
@@ -118,9 +127,6 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
             for old in sorted(folder.glob("[0-9]*.weights.h5"))[:-cfg.average_last]:
                 old.unlink()
 
-    best = best_so_far(run_dir / "history.csv", "val_exact")
-    if baseline is not None:  # the starting model of a fine-tuning run: epoch 0
-        best = baseline if best is None else max(best, baseline)
     callbacks = [
         ValidationReading(),  # first: the callbacks after it read val_exact from the logs
         keras.callbacks.TerminateOnNaN(),
@@ -128,7 +134,7 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
         # between the last epoch and the final save still resumes rather than restarts.
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True,
                                          delete_checkpoint=False),
-        AtomicBest(run_dir / BEST, best),
+        AtomicBest(run_dir / BEST, best_reading(run_dir, baseline)),
         *([EpochWeights()] if cfg.average_last > 0 else []),
         keras.callbacks.EarlyStopping(monitor="val_exact", mode="max", patience=cfg.patience),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -217,10 +223,8 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
               shuffle=False, verbose=0)  # the dataset shuffles itself, with the seed
     if cfg.average_last > 0 and not (run_dir / FINAL).is_file():
-        best_epoch = best_so_far(run_dir / "history.csv", "val_exact")
-        if baseline is not None:
-            best_epoch = baseline if best_epoch is None else max(best_epoch, baseline)
-        average_epochs(run_dir, model, val_split, net, cfg.average_last, best_epoch, log)
+        average_epochs(run_dir, model, val_split, net, cfg.average_last,
+                       best_reading(run_dir, baseline), log)
     if (run_dir / BEST).is_file():
         best = keras.models.load_model(run_dir / BEST, safe_mode=True)
         save_atomically(best, run_dir / FINAL)
