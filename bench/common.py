@@ -12,8 +12,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from digits.blocks import compose_block, split_pools  # noqa: E402
 from digits.compose import ComposeConfig  # noqa: E402
-from digits.dataset import compose_block, split_pools  # noqa: E402
 from digits.sources import load_mnist  # noqa: E402
 
 TEST_SEED = 2024  # the same 2,000 test sequences in every benchmark
@@ -40,7 +40,7 @@ def test_sequences(mnist_path: str | None, count: int = 2000, height: int = 28):
 
 def test_images(mnist_path: str | None, count: int = 2000, height: int = 28):
     """(count, height, widest, 1) float32 zero-padded images, their widths, labels, source."""
-    from model.data import pad_images
+    from model.inputs.datasets import pad_images
 
     images, texts, source = test_sequences(mnist_path, count, height)
     return (pad_images(images, np.float32), np.array([im.shape[1] for im in images]), texts,

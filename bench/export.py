@@ -63,10 +63,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from infer import compiled
-    from model.ctc import best_texts, decode
-    from model.evaluate import load_run
-    from model.export import LITERT_WIDTH, export_run
-    from model.runtime import load_exported
+    from model.decoding import best_texts, decode
+    from model.deploy.exporter import LITERT_WIDTH, export_run
+    from model.deploy.runtime import load_exported
+    from model.runs import load_run
 
     images, widths, texts, source = test_images(args.mnist, args.count)
     model, net, _ = load_run(args.run)

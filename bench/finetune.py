@@ -7,7 +7,7 @@ sha256("bench-half" NUL file_name), the first half (rounded down) is A and the r
 cut depends on nothing but the file names, so every run and every machine gets the same
 halves, and it is salted differently from the validation hold-out inside fine-tuning.
 
-1. B is prepared once, each way ``model.read`` tries (``model.preprocess``), and read by
+1. B is prepared once, each way ``model.read`` tries (``model.reading.preprocess``), and read by
    RUN_DIR's model three ways: greedy, beam, and beam constrained to the lengths of A's
    labels, keeping per image the way the model is surest of.
 2. RUN_DIR is fine-tuned on A through ``python -m model.icr A --from RUN_DIR`` itself
@@ -70,7 +70,7 @@ def link_folder(folder, rows: list[int], out: Path) -> Path:
 
 def score(model, net, images, truths, constraint, beam_width: int) -> dict:
     """Exact accuracy and CER of greedy, beam and constrained readings (bench/real.py's)."""
-    from model.metrics import evaluate
+    from model.evaluation.metrics import evaluate
     from real import read_all
 
     reads = read_all(model, net, images, constraint, beam_width)
@@ -90,10 +90,10 @@ def main(argv=None) -> int:
     args, icr_flags = p.parse_known_args(argv)
 
     from digits.errors import DataError
-    from model.constraints import Constraint
-    from model.evaluate import load_run
-    from model.folder import read_folder
+    from model.decoding.constraints import Constraint
     from model.icr import main as icr
+    from model.reading.folder import read_folder
+    from model.runs import load_run
     from real import prepare_all
 
     def say(message: str) -> None:
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         say(f"preparing half B ({len(b):,} images)")
         # Prepared the ways model.read tries; unreadable images stay in the score, as
         # misread (read_all reads them as "").
-        images, _ = prepare_all([folder.files[i] for i in b], net.height, raw=False)
+        images, _ = prepare_all(folder.subset(b), net.height, raw=False)
         truths = [folder.texts[i] for i in b]
         results["prepare_b_s"] = time.perf_counter() - t
         results["before"] = score(base, net, images, truths, constraint, args.beam_width)

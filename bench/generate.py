@@ -19,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from common import report  # noqa: E402
-from digits import dataset  # noqa: E402
+from digits.blocks import BLOCK, compose_block, split_pools  # noqa: E402
 from digits.cli import DATA_DIR  # noqa: E402
 from digits.compose import ComposeConfig  # noqa: E402
-from digits.dataset import BLOCK, Counts, compose_block, split_pools, write_dataset  # noqa: E402
+from digits.dataset import Counts, write_dataset  # noqa: E402
 from digits.sources import load_mnist  # noqa: E402
 
 _POOL = None
@@ -85,7 +85,6 @@ def main(argv=None) -> int:
     global _POOL
     mnist = load_mnist("file", args.mnist) if args.mnist else load_mnist("embedded")
     _POOL = split_pools(mnist)["train"]
-    dataset._POOLS.update(split_pools(mnist))
     results = {"count": args.count, "source": mnist.source, "rows": []}
     print(f"{args.count:,} five-digit sequences from {mnist.source} MNIST")
     print(f"{'what':<28}{'workers':>8}{'seq/s':>10}")

@@ -50,10 +50,10 @@ def decode_cost(logits: np.ndarray, lengths: np.ndarray, method: str, beam: int 
     """Milliseconds per sequence, decoding batches of 256."""
     from model.decoding import decode
 
-    decode(logits[:256], lengths[:256], method, beam_width=beam)
+    decode(logits[:256], lengths[:256], method, beam_width=beam, engine="tf")
     start = time.perf_counter()
     for i in range(0, len(logits), 256):
-        decode(logits[i:i + 256], lengths[i:i + 256], method, beam_width=beam)
+        decode(logits[i:i + 256], lengths[i:i + 256], method, beam_width=beam, engine="tf")
     return (time.perf_counter() - start) / len(logits) * 1e3
 
 
@@ -75,8 +75,8 @@ def main(argv=None) -> int:
 
     from baseline import build_baseline
     from baseline import time_steps as baseline_steps
-    from model.evaluate import load_run
     from model.network import NetConfig, build_model
+    from model.runs import load_run
 
     images, widths, texts, source = test_images(args.mnist)
     if args.run:

@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.requests < 1 or args.concurrency < 1 or args.images < 1:
         p.error("--requests, --concurrency and --images must be at least 1")
 
-    from model.serve import running
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import running
 
     images, texts, source = test_sequences(args.mnist, args.images)
     bodies = [encode(scan_png(im), args.body) for im in images]

@@ -4,7 +4,7 @@
         [--raw] [--json FILE]
 
 A folder holds ``images/`` and ``labels.csv`` (``file_name,text``). Each image goes through
-``model.preprocess`` (``--raw``: only grayscale, inverted when the paper is light, and
+``model.reading.preprocess`` (``--raw``: only grayscale, inverted when the paper is light, and
 resized to the model's height, to measure what preprocessing buys) and is decoded three
 ways: greedy, beam, and beam constrained to the folder's own range of lengths. Writes a
 grid of misread images per folder with ``--grid``. A benchmark, not a test.
@@ -13,7 +13,6 @@ grid of misread images per folder with ``--grid``. A benchmark, not a test.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -26,41 +25,35 @@ import numpy as np  # noqa: E402
 from common import report  # noqa: E402
 
 
-def load_folder(folder: Path, limit: int | None):
-    with open(folder / "labels.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    if limit and limit < len(rows):
-        order = np.random.default_rng(0).permutation(len(rows))[:limit]
-        rows = [rows[i] for i in sorted(order)]
-    return [str(folder / r["file_name"]) for r in rows], [r["text"] for r in rows]
+def load_folder(root: Path, limit: int | None):
+    """The folder's rows (model.reading.folder), or a fixed sample of ``limit`` of them."""
+    from model.reading.folder import read_folder
+
+    folder = read_folder(root)
+    if limit and limit < len(folder):
+        folder = folder.subset(sorted(np.random.default_rng(0).permutation(len(folder))[:limit]))
+    return folder
 
 
-def prepare_all(paths, height: int, raw: bool):
+def prepare_all(folder, height: int, raw: bool):
     """Each image prepared the ways model.read tries (``--raw``: polarity and height only),
     or None where it cannot be read; and how many could not."""
-    from digits.errors import DataError
-    from model.images import open_gray
-    from model.preprocess import PrepConfig
-    from model.read import prepare_ways
+    from model.reading.folder import prepare_folder_ways
 
-    images, failed = [], 0
-    for path in paths:
-        try:
-            ways = prepare_ways(open_gray(path), PrepConfig(height=height), str(path),
-                                generated=raw)
-            images.append([w.image if w is not None else None for w in ways])
-        except DataError:
-            images.append(None)
-            failed += 1
-    return images, failed
+    prepared = prepare_folder_ways(folder, height, skip_unreadable=True, log=lambda m: None,
+                                   generated=raw)
+    images = [None] * len(folder)
+    for row, ways in zip(prepared.rows, prepared.ways, strict=True):
+        images[row] = ways
+    return images, len(prepared.unreadable)
 
 
 def read_all(model, net, images, constraint, beam_width):
     """Greedy, beam and constrained strings for every image ("" where unreadable), each
     from the way of preparing it that the model is surest of, as model.read does."""
-    from model.constraints import constrained_decode
-    from model.ctc import decode
-    from model.read import read_ways
+    from model.decoding import decode
+    from model.decoding.constraints import constrained_decode
+    from model.reading.reader import read_ways
 
     methods = {
         "greedy": lambda logits, lengths: decode(logits, lengths, "greedy"),
@@ -103,28 +96,29 @@ def main(argv=None) -> int:
     p.add_argument("folders", type=Path, nargs="+", help="folders with images/ + labels.csv")
     p.add_argument("--limit", type=int, help="read this many images per folder (fixed sample)")
     p.add_argument("--beam-width", type=int, default=10)
-    p.add_argument("--raw", action="store_true", help="skip model.preprocess (the before)")
+    p.add_argument("--raw", action="store_true", help="skip model.reading.preprocess (the before)")
     p.add_argument("--grid", type=Path, help="write a grid of misread images per folder here")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
 
-    from model.constraints import Constraint
-    from model.evaluate import load_run
-    from model.metrics import evaluate
+    from model.decoding.constraints import Constraint
+    from model.evaluation.metrics import evaluate
+    from model.runs import load_run
 
     model, net, _ = load_run(args.run)
     results = {"run": str(args.run), "raw": args.raw, "folders": {}}
     print(f"{'folder':<18}{'images':>8}{'unread':>8}  {'greedy':>15}  {'beam':>15}  "
           f"{'constrained':>15}   (exact / CER)")
     for folder in args.folders:
-        paths, truths = load_folder(folder, args.limit)
+        rows = load_folder(folder, args.limit)
+        truths = rows.texts
         start = time.perf_counter()
-        images, failed = prepare_all(paths, net.height, args.raw)
+        images, failed = prepare_all(rows, net.height, args.raw)
         lengths = [len(t) for t in truths]
         constraint = Constraint(min_length=min(lengths), max_length=max(lengths))
         reads = read_all(model, net, images, constraint, args.beam_width)
         seconds = time.perf_counter() - start
-        entry = {"images": len(paths), "unreadable": failed, "seconds": seconds,
+        entry = {"images": len(rows), "unreadable": failed, "seconds": seconds,
                  "constraint": constraint.describe()}
         cells = []
         for method, texts in reads.items():
@@ -132,7 +126,7 @@ def main(argv=None) -> int:
             entry[method] = {"exact": m["exact"], "cer": m["cer"]}
             cells.append(f"{100 * m['exact']:6.2f}% / {100 * m['cer']:5.2f}%")
         results["folders"][folder.name] = entry
-        print(f"{folder.name:<18}{len(paths):>8}{failed:>8}  " + "  ".join(cells), flush=True)
+        print(f"{folder.name:<18}{len(rows):>8}{failed:>8}  " + "  ".join(cells), flush=True)
         if args.grid:
             args.grid.mkdir(parents=True, exist_ok=True)
             error_grid(args.grid / f"errors_{folder.name}.png",

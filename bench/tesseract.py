@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from common import report, test_sequences
-from model.metrics import evaluate
+from model.evaluation.metrics import evaluate
 
 MODES = {6: "uniform block", 7: "single line", 8: "single word", 13: "raw line"}
 

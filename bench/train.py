@@ -24,8 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from common import report, test_images  # noqa: E402
+from digits.blocks import split_pools  # noqa: E402
 from digits.compose import ComposeConfig, compose  # noqa: E402
-from digits.dataset import split_pools  # noqa: E402
 from digits.sources import load_mnist  # noqa: E402
 
 LEVELS = (0.90, 0.95, 0.98, 0.985, 0.99)
@@ -35,7 +35,7 @@ def fixed_dataset(x, y, count: int, batch: int, seed: int, compose_cfg: ComposeC
     """``count`` sequences composed once, reshuffled into padded batches every epoch."""
     import tensorflow as tf
 
-    from model.data import pad_images
+    from model.inputs.datasets import pad_images
     from model.vocab import encode_batch
 
     rng = np.random.default_rng(seed)
@@ -61,11 +61,12 @@ def fixed_dataset(x, y, count: int, batch: int, seed: int, compose_cfg: ComposeC
 
 def exact_accuracy(model, steps, images, widths, texts) -> tuple[float, float]:
     from model.decoding import best_texts, decode
-    from model.metrics import evaluate
+    from model.evaluation.metrics import evaluate
 
     logits = np.concatenate([np.asarray(model(images[i:i + 256], training=False))
                              for i in range(0, len(images), 256)])
-    m = evaluate(texts, best_texts(decode(logits, [steps(int(w)) for w in widths])))
+    m = evaluate(texts, best_texts(decode(logits, [steps(int(w)) for w in widths],
+                                                       engine="tf")))
     return m["exact"], m["cer"]
 
 
@@ -132,9 +133,9 @@ def main(argv=None) -> int:
 
     from baseline import build_baseline
     from baseline import time_steps as baseline_steps
-    from model.data import FreshSequences, make_fresh_dataset
+    from model.inputs.datasets import FreshSequences, make_fresh_dataset
     from model.network import NetConfig, build_model
-    from model.train import TrainConfig
+    from model.training.train import TrainConfig
 
     mnist = load_mnist("file", args.mnist) if args.mnist else load_mnist("embedded")
     x, y = split_pools(mnist)["train"]

@@ -1,12 +1,12 @@
-"""model.augment: variants keep the prepared look, are seeded, and stay readable by CTC."""
+"""model.training.augment: variants keep the prepared look, are seeded, and stay readable by CTC."""
 
 import numpy as np
 import tensorflow as tf
 
-from model.augment import augment_image, make_augment
-from model.data import Split, make_dataset, steps_needed
+from model.inputs.datasets import Split, make_dataset, steps_needed
 from model.network import NetConfig
-from model.preprocess import PrepConfig, fit_height
+from model.reading.preprocess import PrepConfig, fit_height
+from model.training.augment import augment_image, make_augment
 from model.vocab import decode_batch
 
 

@@ -26,9 +26,9 @@ import browser
 from conftest import untrained_run
 from digits.compose import ComposeConfig, compose
 from digits.sources import load_mnist
-from model.evaluate import load_run
-from model.read import RUNS_DIR, SHIPPED_RUN, read_images
-from model.serve import running
+from model.reading.reader import read_images
+from model.runs import RUNS_DIR, SHIPPED_RUN, load_run
+from servers import running
 
 TRAINED = next((run for run in (SHIPPED_RUN, RUNS_DIR / "mnist")
                 if (run / "model.keras").is_file()), None)

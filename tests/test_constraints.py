@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import without_tensorflow
-from model import ctc
-from model.constraints import Constraint, constrained_decode
-from model.ctc import Reading
+from model.decoding import ctc
+from model.decoding.constraints import Constraint, constrained_decode
+from model.decoding.ctc import Reading
+from model.decoding.decode import beam_search_decode
 from model.vocab import BLANK, NUM_CLASSES, VOCAB, encode
 
 PATTERNS = [
@@ -284,7 +285,7 @@ def test_constrained_is_not_a_filter_over_unconstrained_top_k():
     for t, c in enumerate("1_2_3_"):
         logits[0, t, BLANK if c == "_" else encode(c)[0]] = 5.0
     constraint = Constraint(length=4, allow="0123")
-    unconstrained = ctc.beam_search_decode(logits, beam_width=5, top_paths=5)[0]
+    unconstrained = beam_search_decode(logits, beam_width=5, top_paths=5)[0]
     assert not [r for r in unconstrained if constraint.accepts(r.text)]
     (found,) = constrained_decode(logits, constraint, beam_width=5, top_k=2)
     log_probs = ctc.log_softmax(logits[0])
@@ -313,4 +314,4 @@ def test_bad_search_arguments(kwargs):
 
 
 def test_imports_no_tensorflow():
-    without_tensorflow("import model.constraints")
+    without_tensorflow("import model.decoding.constraints")

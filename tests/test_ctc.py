@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import without_tensorflow
-from model import ctc, decoding
-from model.ctc import Reading
+from model.decoding import ctc, decode
+from model.decoding.ctc import Reading
+from model.decoding.decode import beam_search_decode
 from model.vocab import BLANK, NUM_CLASSES, collapse, decode_batch, decode_ids, encode
 
 PEAK = 20.0  # Logit margin of the wanted class: p(other class) ~ e^-20 per frame.
@@ -72,7 +73,7 @@ def all_strings_by_paths(log_probs: np.ndarray) -> dict[str, float]:
     ],
 )
 def test_collapse(method, path, text):
-    (row,) = ctc.decode(peaked_logits([path]), method=method)
+    (row,) = decode(peaked_logits([path]), method=method)
     assert [r.text for r in row] == [text]
     assert -1e-3 < row[0].score <= 0.0
 
@@ -103,19 +104,19 @@ def test_beam_equals_keras(seed):
     beam_width = int(rng.choice([1, 2, 3, 5, 10, 16]))
     top_paths = int(rng.integers(1, min(beam_width, NUM_CLASSES) + 1))
     texts, scores = keras_decode(logits, lengths, "beam_search", beam_width, top_paths)
-    ours = ctc.beam_search_decode(logits, lengths, beam_width, top_paths)
+    ours = beam_search_decode(logits, lengths, beam_width, top_paths)
     assert [[r.text for r in row] for row in ours] == [list(t) for t in zip(*texts, strict=True)]
     # Same sign and meaning: log p summed over the alignments kept in the beam
     # (TF in float32, we in float64).
     np.testing.assert_allclose([[r.score for r in row] for row in ours], scores, atol=1e-4)
 
 
-def test_decode_equals_the_keras_wrapper():
+def test_the_numpy_engine_reads_what_the_tf_engine_reads():
     _, logits, lengths = random_batch(100, batch=16, max_steps=30)
-    lengths[0] = 0  # The wrapper reads an empty row as "" with probability 1.
+    lengths[0] = 0  # The TF engine reads an empty row as "" with probability 1.
     for method, top_paths in [("greedy", 1), ("beam", 3)]:
-        theirs = decoding.decode(logits, lengths, method=method, top_paths=top_paths)
-        ours = ctc.decode(logits, lengths, method=method, top_paths=top_paths)
+        theirs = decode(logits, lengths, method=method, top_paths=top_paths, engine="tf")
+        ours = decode(logits, lengths, method=method, top_paths=top_paths)
         assert [[r.text for r in row] for row in ours] == [[r.text for r in row] for row in theirs]
         np.testing.assert_allclose([r.score for row in ours for r in row],
                                    [r.score for row in theirs for r in row], atol=1e-4)
@@ -162,7 +163,7 @@ def test_forward_algorithm_equals_keras_ctc_loss():
 
 
 def test_tf_order_skips_the_extensions_of_an_evicted_prefix():
-    # The convention difference documented in ctc._select_in_tf_order, on two
+    # The convention difference documented in model.decoding.tf_order, on two
     # frames and a beam of 2. After frame 0 the beam is "" (0.6) and "5" (0.4).
     # Frame 1 is "0" (0.5) or "9" (0.1) or another digit but "5"; continuing
     # either prefix is unlikely. TF extends "" first: "0" evicts "5", then
@@ -175,9 +176,9 @@ def test_tf_order_skips_the_extensions_of_an_evicted_prefix():
     logits = np.log(probs)
     texts, _ = keras_decode(logits, np.array([2]), "beam_search", 2, 2)
     assert [path[0] for path in texts] == ["0", "9"]
-    (row,) = ctc.beam_search_decode(logits, beam_width=2, top_paths=2)
+    (row,) = beam_search_decode(logits, beam_width=2, top_paths=2)
     assert [r.text for r in row] == ["0", "9"]
-    (row,) = ctc.beam_search_decode(logits, beam_width=2, top_paths=2, tf_compatible=False)
+    (row,) = beam_search_decode(logits, beam_width=2, top_paths=2, tf_compatible=False)
     assert [r.text for r in row] == ["0", "50"]
     np.testing.assert_allclose([r.score for r in row], np.log([0.3, 0.2]), atol=2e-3)
 
@@ -185,22 +186,22 @@ def test_tf_order_skips_the_extensions_of_an_evicted_prefix():
 @pytest.mark.parametrize("method", ["greedy", "beam"])
 def test_frames_past_length_are_ignored(method):
     logits = peaked_logits(["1_2_9", "34", "5__"])
-    rows = ctc.decode(logits, lengths=[3, 2, 0], method=method)
+    rows = decode(logits, lengths=[3, 2, 0], method=method)
     assert ctc.best_texts(rows) == ["12", "34", ""]
     assert rows[2] == [Reading("", 0.0)]
 
 
 def test_fewer_strings_than_top_paths():
     # One frame: only "" and the ten digits have any probability.
-    rows = ctc.beam_search_decode(np.zeros((1, 1, NUM_CLASSES)), beam_width=12, top_paths=12)
+    rows = beam_search_decode(np.zeros((1, 1, NUM_CLASSES)), beam_width=12, top_paths=12)
     assert len(rows[0]) == 11
     np.testing.assert_allclose([r.score for r in rows[0]], np.log(1 / 11))
 
 
 def test_empty_batch_and_zero_steps():
-    assert ctc.decode(np.zeros((0, 5, NUM_CLASSES))) == []
-    assert ctc.decode(np.zeros((2, 0, NUM_CLASSES)), method="beam") == [[Reading("", 0.0)]] * 2
-    assert ctc.decode(np.zeros((2, 0, NUM_CLASSES))) == [[Reading("", 0.0)]] * 2
+    assert decode(np.zeros((0, 5, NUM_CLASSES))) == []
+    assert decode(np.zeros((2, 0, NUM_CLASSES)), method="beam") == [[Reading("", 0.0)]] * 2
+    assert decode(np.zeros((2, 0, NUM_CLASSES))) == [[Reading("", 0.0)]] * 2
 
 
 @pytest.mark.parametrize(
@@ -218,15 +219,15 @@ def test_empty_batch_and_zero_steps():
 )
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
-        ctc.decode(peaked_logits(["1_2", "3"]), **kwargs)
+        decode(peaked_logits(["1_2", "3"]), **kwargs)
 
 
 def test_bad_logits_shape():
     with pytest.raises(ValueError):
-        ctc.decode(np.zeros((2, 3, 10)))
+        decode(np.zeros((2, 3, 10)))
     with pytest.raises(ValueError):
-        ctc.decode(np.zeros((3, NUM_CLASSES)))
+        decode(np.zeros((3, NUM_CLASSES)))
 
 
 def test_imports_no_tensorflow():
-    without_tensorflow("import model.ctc")
+    without_tensorflow("import model.decoding.ctc")

@@ -1,10 +1,10 @@
-"""model.data: the time steps CTC needs for a label, exactly."""
+"""model.inputs.datasets: the time steps CTC needs for a label, exactly."""
 
 import numpy as np
 import pytest
 
 from digits.errors import DataError
-from model.data import Split, check_time_steps, steps_needed, too_narrow
+from model.inputs.datasets import Split, check_time_steps, steps_needed, too_narrow
 from model.network import NetConfig
 
 

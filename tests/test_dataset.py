@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import digits.dataset as dataset
+import digits.blocks as blocks
 from conftest import TEST_INK, TRAIN_INK, fake_mnist
+from digits.blocks import compose_block
 from digits.compose import ComposeConfig
-from digits.dataset import Counts, compose_block, read_labels, read_manifest, write_dataset
+from digits.dataset import Counts, read_labels, read_manifest, write_dataset
 from digits.errors import DataError
 
 SMALL = Counts(train=620, val=130, test=240)  # several blocks and worker tasks per split
@@ -54,7 +55,7 @@ def test_val_digits_are_disjoint_from_train_digits(mnist):
     x = mnist.x_train.copy()
     ids = np.arange(len(x))
     x[:, 0, 0], x[:, 0, 1] = ids % 256, ids // 256  # a unique id in the corner
-    pools = dataset.split_pools(dataclasses.replace(mnist, x_train=x))
+    pools = blocks.split_pools(dataclasses.replace(mnist, x_train=x))
     ids = {s: set((p[0][:, 0, 0].astype(int) + 256 * p[0][:, 0, 1].astype(int)).tolist())
            for s, p in pools.items() if s != "test"}
     assert not ids["train"] & ids["val"]
@@ -67,7 +68,7 @@ def test_pngs_on_disk_rebuild_exactly_without_augmentation(tmp_path, mnist):
     out = tmp_path / "d"
     write_dataset(out, mnist, cfg, Counts(150, 0, 0), seed=3)
     files, texts = read_labels(out / "train")
-    pool = dataset.split_pools(mnist)["train"]
+    pool = blocks.split_pools(mnist)["train"]
     expected = compose_block(pool, "train", 1, 50, cfg, seed=3)  # images 100..149
     for i in range(50):
         image = np.asarray(Image.open(files[100 + i]))
@@ -102,7 +103,7 @@ def test_an_error_mid_run_leaves_no_output_and_no_temporary(tmp_path, mnist, mon
         write_dataset(out, mnist, ComposeConfig(), Counts(5, 5, 5), seed=1)
         before = tree_hashes(out)
     calls = {"n": 0}
-    real = dataset.encode_png
+    real = blocks.encode_png
 
     def flaky(image):
         calls["n"] += 1
@@ -110,7 +111,7 @@ def test_an_error_mid_run_leaves_no_output_and_no_temporary(tmp_path, mnist, mon
             raise Boom("disk on fire")
         return real(image)
 
-    monkeypatch.setattr(dataset, "encode_png", flaky)
+    monkeypatch.setattr(blocks, "encode_png", flaky)
     with pytest.raises(Boom):
         write_dataset(out, mnist, ComposeConfig(), SMALL, seed=1, overwrite=existing)
     assert calls["n"] > 250
@@ -161,5 +162,5 @@ def test_png_encoder_round_trips_through_pillow(shape):
     import io
 
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    decoded = Image.open(io.BytesIO(dataset.encode_png(image)))
+    decoded = Image.open(io.BytesIO(blocks.encode_png(image)))
     assert decoded.mode == "L" and np.array_equal(np.asarray(decoded), image)

@@ -14,8 +14,8 @@ from conftest import fake_mnist
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, write_dataset
 from model.decoding import best_texts, decode
-from model.distribute import parse_devices
 from model.icr import main
+from model.training.distribute import parse_devices
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -30,7 +30,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-import model.train as train_module
+import model.training.train as train_module
 from model.icr import main
 
 dataset, run_dir, out = sys.argv[1:4]
@@ -59,7 +59,7 @@ def dataset(tmp_path_factory):
 
 def test_mirrored_on_two_cpus_learns_and_saves_a_plain_model(dataset, tmp_path):
     from digits.dataset import read_manifest
-    from model.data import make_dataset, open_split
+    from model.inputs.datasets import make_dataset, open_split
     from model.network import NetConfig
 
     val = open_split(dataset, read_manifest(dataset), "val", 28)

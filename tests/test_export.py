@@ -1,4 +1,4 @@
-"""model.export and model.runtime: each format's logits and readings equal the Keras model's,
+"""model.export and model.deploy.runtime: each format's logits and readings equal the Keras model's,
 the JSON beside each export, reading without TensorFlow, and every bad input of the CLI."""
 
 import json
@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import model.export as export_module
+import model.deploy.exporter as export_module
 from conftest import SRC, fake_mnist, help_without_tensorflow
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, write_dataset
-from model import ctc, decoding
-from model.evaluate import load_run
+from model.decoding import decode
+from model.deploy.runtime import load_exported, sidecar_path
 from model.export import main
-from model.runtime import load_exported, sidecar_path
+from model.runs import load_run
 
 TOLERANCE = 1e-4  # what the README promises: |exported - Keras| per logit
 
@@ -78,14 +78,15 @@ def padded(images, width=None):
 
 def keras_readings(keras_run, images, width=None):
     """The Keras model's logits on the padded batch, and its readings by keras.ops.ctc_decode
-    (model.decoding) and by the numpy decoder, each image decoded over its own time steps."""
+    and by the numpy decoder (model.decoding's two engines), each image decoded over its own
+    time steps."""
     model, net = keras_run
     logits = np.asarray(model(padded(images, width), training=False))
     lengths = [net.time_steps(im.shape[1]) for im in images]
     readings = {}
     for method, top in (("greedy", 1), ("beam", 3)):
-        theirs = decoding.decode(logits, lengths, method, top_paths=top)
-        ours = ctc.decode(logits, lengths, method, top_paths=top)
+        theirs = decode(logits, lengths, method, top_paths=top, engine="tf")
+        ours = decode(logits, lengths, method, top_paths=top)
         assert texts(ours) == texts(theirs)
         readings[method] = ours
     return logits, readings
@@ -153,7 +154,7 @@ def test_savedmodel_equals_keras_at_any_batch_and_width(exports, keras_run, imag
         got = serve(**{meta["input"]["name"]: padded(chunk)})[meta["output"]["name"]].numpy()
         assert np.max(np.abs(got - logits)) <= TOLERANCE
         lengths = [keras_run[1].time_steps(im.shape[1]) for im in chunk]
-        assert texts(ctc.decode(got, lengths, "beam", top_paths=3)) == texts(readings["beam"])
+        assert texts(decode(got, lengths, "beam", top_paths=3)) == texts(readings["beam"])
 
 
 def test_each_export_describes_itself(exports, run_dir):
@@ -177,7 +178,7 @@ def test_runtime_reads_without_tensorflow(exports, images, tmp_path):
     pytest.importorskip("ai_edge_litert")
     np.savez(tmp_path / "images.npz", *images)
     code = (
-        "import json, sys\nimport numpy as np\nfrom model.runtime import load_exported\n"
+        "import json, sys\nimport numpy as np\nfrom model.deploy.runtime import load_exported\n"
         f"images = list(np.load({str(tmp_path / 'images.npz')!r}).values())\n"
         "out = {}\n"
         "for path in sys.argv[1:]:\n"

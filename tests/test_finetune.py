@@ -12,10 +12,10 @@ from PIL import Image
 from conftest import fake_mnist
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, read_labels, write_dataset
-from model.finetune import FINETUNE_TRAIN, FinetuneConfig
 from model.icr import FINETUNE_FLAGS
 from model.icr import main as icr
 from model.read import main as read
+from model.training.finetune import FINETUNE_TRAIN, FinetuneConfig
 
 ARTEFACTS = {"model.keras", "config.json", "history.csv", "metrics.json", "curves.png",
              "samples.png", "model_summary.png"}

@@ -1,13 +1,13 @@
-"""model.folder: finding and reading labelled folders, the fixed hold-out, preparing images,
-and leaving out images too narrow for their labels; model.finetune's split."""
+"""model.reading.folder: finding and reading labelled folders, the fixed hold-out, preparing images,
+and leaving out images too narrow for their labels; model.training.finetune's split."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from digits.errors import DataError
-from model.finetune import FinetuneConfig, finetune_data
-from model.folder import (
+from model.network import NetConfig
+from model.reading.folder import (
     Folder,
     drop_too_narrow,
     find_folder,
@@ -16,7 +16,7 @@ from model.folder import (
     prepare_folder,
     read_folder,
 )
-from model.network import NetConfig
+from model.training.finetune import FinetuneConfig, finetune_data
 
 
 def test_the_holdout_depends_only_on_the_file_name():

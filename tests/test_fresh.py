@@ -7,8 +7,13 @@ from conftest import fake_mnist
 from digits.compose import ComposeConfig
 from digits.errors import DataError
 from digits.sequence_generator import main as generate
-from model.data import FreshSequences, check_fresh_time_steps, fresh_pool, make_fresh_dataset
 from model.icr import main as icr
+from model.inputs.datasets import (
+    FreshSequences,
+    check_fresh_time_steps,
+    fresh_pool,
+    make_fresh_dataset,
+)
 from model.network import NetConfig
 
 
@@ -80,7 +85,7 @@ def test_history_has_every_epoch(npz_dataset, tmp_path, capsys):
 
 
 def test_pad_images_pads_right_with_black():
-    from model.data import pad_images
+    from model.inputs.datasets import pad_images
 
     a, b = np.full((3, 2), 7, np.uint8), np.full((3, 4), 9, np.uint8)
     batch = pad_images([a, b])

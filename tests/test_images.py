@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from digits.errors import DataError
-from model.images import MAX_PIXELS, ImageError, open_gray
+from model.reading.images import MAX_PIXELS, ImageError, open_gray
 
 
 def encoded(fmt: str, mode: str = "L", size=(60, 28), **save) -> bytes:

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from model.metrics import alignment_hits, edit_distance, evaluate, format_table
+from model.evaluation.metrics import alignment_hits, edit_distance, evaluate, format_table
 
 
 def _reference_distance(a: str, b: str) -> int:

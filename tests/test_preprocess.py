@@ -1,4 +1,7 @@
-"""Preprocessing: real-looking renderings of a sequence map to nearly the clean tensor."""
+"""model.reading.preprocess: real-looking renderings of a sequence map to nearly the clean
+tensor; the ways of preparing share what they can and nothing more."""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -8,19 +11,15 @@ from scipy import ndimage
 from conftest import fake_mnist
 from digits.compose import ComposeConfig, compose
 from digits.sources import load_mnist
-from model.images import ImageError
-from model.preprocess import (
+from model.reading.images import ImageError
+from model.reading.preprocess import (
     PrepConfig,
     as_generated,
-    ink_band,
-    normalise_stroke,
     prepare,
     prepare_ways,
     read_variants,
-    remove_lines,
-    stroke_width,
-    to_ink,
 )
+from model.reading.steps import ink_band, stroke_width
 
 # Mean absolute difference from the clean sequence's tensor, as a fraction of 255, and the
 # lowest pixel correlation allowed. Measured: 0.000 for a polarity change, up to 0.04 for
@@ -92,33 +91,6 @@ def test_clean_sequence_comes_back_at_its_own_scale():
         assert 2.0 <= stroke_width(out) <= 3.5
 
 
-def test_polarity_follows_the_paper():
-    paper = np.full((40, 80), 220, np.float32)
-    paper[10:30, 20:24] = 30  # a dark stroke
-    assert to_ink(paper)[20, 22] > to_ink(paper)[5, 5]
-    assert to_ink(255 - paper)[20, 22] > to_ink(255 - paper)[5, 5]
-
-
-def test_long_lines_go_and_digits_stay():
-    ink = np.zeros((40, 100), np.float32)
-    ink[30, :] = 255  # a ruling line
-    ink[:, 1] = 255  # a border at the left edge
-    ink[5:28, 50:53] = 255  # a "1" in the middle
-    out = remove_lines(ink, 0.6)
-    assert out[30, 10] == 0 and out[20, 1] == 0
-    assert out[5:28, 50:53].min() == 255
-
-
-def test_thin_strokes_are_thickened_toward_mnist():
-    image = np.zeros((28, 40), np.uint8)
-    image[4:24, 10] = 255
-    image[4:24, 25] = 255
-    assert stroke_width(image) == 2.0  # one pixel wide: every ink pixel touches paper
-    thick = normalise_stroke(image, 2.45)
-    assert 2.3 <= stroke_width(thick) <= 3.0
-    assert thick[4:24, 9:12].min() > 0 and thick[:, 15:21].max() == 0  # grown, not merged
-
-
 def test_blank_page_is_an_image_error():
     with pytest.raises(ImageError, match="no ink"):
         prepare(np.full((50, 80), 200, np.float32))
@@ -183,3 +155,16 @@ def test_a_round_digit_at_the_edge_of_a_tight_cell_beside_a_thin_one_is_kept():
     out = prepare(cell).image
     labels, count = ndimage.label(out > 64)
     assert count == 2, count
+
+
+def test_every_setting_says_which_steps_read_it():
+    """prepare_ways shares the cleaning between ways whose clean settings agree: a field
+    without a stage could not be placed, so every field has one."""
+    stages = {f.name: f.metadata.get("stage") for f in dataclasses.fields(PrepConfig)}
+    assert set(stages.values()) == {"clean", "fit"}, stages
+    fit = {name for name, stage in stages.items() if stage == "fit"}
+    assert fit == {"height", "ink_height", "band_height", "margin", "stroke"}
+    # A fit-only change keeps the cleaning; a clean change does not.
+    base = PrepConfig()
+    assert dataclasses.replace(base, band_height=14.5).cleaning() == base.cleaning()
+    assert dataclasses.replace(base, floor=0.0).cleaning() != base.cleaning()

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import model.read as read_module
+import model.reading.reader as reader
+import model.runs as runs_module
 from conftest import fake_mnist, untrained_run
 from digits.compose import ComposeConfig, compose
-from model.ctc import Reading
+from model.decoding.ctc import Reading
 from model.read import main
 
 
@@ -107,8 +108,8 @@ def test_usage_errors_exit_2(run_dir, images, args, message, capsys):
 def test_missing_run_and_no_model_are_usage_errors(images, tmp_path, capsys, monkeypatch):
     status, _, err = read([images[0], "--run", tmp_path / "nope"], capsys)
     assert status == 2 and "does not exist" in err
-    monkeypatch.setattr(read_module, "RUNS_DIR", tmp_path / "runs")
-    monkeypatch.setattr(read_module, "SHIPPED_RUN", tmp_path / "shipped")
+    monkeypatch.setattr(runs_module, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(runs_module, "SHIPPED_RUN", tmp_path / "shipped")
     status, _, err = read([images[0]], capsys)
     assert status == 2 and "no trained model" in err
 
@@ -122,9 +123,9 @@ def test_default_run_is_the_latest_finished_one(run_dir, tmp_path, monkeypatch):
         shutil.copytree(run_dir, runs / name)
         os.utime(runs / name / "model.keras", (when, when))
     (runs / "unfinished").mkdir()
-    assert read_module.latest_run(runs) == runs / "new"
-    monkeypatch.setattr(read_module, "RUNS_DIR", runs)
-    assert read_module.choose_run(None) == runs / "new"
+    assert runs_module.latest_run(runs) == runs / "new"
+    monkeypatch.setattr(runs_module, "RUNS_DIR", runs)
+    assert runs_module.choose_run(None) == runs / "new"
 
 
 def test_the_shipped_model_reads_scanned_numbers_when_no_run_exists(tmp_path, monkeypatch,
@@ -133,17 +134,17 @@ def test_the_shipped_model_reads_scanned_numbers_when_no_run_exists(tmp_path, mo
     come from the embedded MNIST, which the shipped model may have trained on: this checks
     that the shipped files load and read a scan-like number (dark on white, twice the size,
     a paper margin), not how well they generalise (bench/real.py measures that). The bar
-    is below the model's 94% on its own test: model.preprocess loses the faintest strokes of
+    is below the model's 94% on its own test: model.reading.preprocess loses the faintest strokes of
     synthetic digits (17 of these 20 read when this test was written and with the second
     model shipped, 18 with the wider third and with the one shipped now, its weights
     averaged over its last epochs, read six ways; 14 when reading prepared each image one
     way)."""
-    from digits.dataset import split_pools
+    from digits.blocks import split_pools
     from digits.sources import load_mnist
 
-    assert (read_module.SHIPPED_RUN / "model.keras").is_file()
-    monkeypatch.setattr(read_module, "RUNS_DIR", tmp_path / "runs")
-    assert read_module.choose_run(None) == read_module.SHIPPED_RUN
+    assert (runs_module.SHIPPED_RUN / "model.keras").is_file()
+    monkeypatch.setattr(runs_module, "RUNS_DIR", tmp_path / "runs")
+    assert runs_module.choose_run(None) == runs_module.SHIPPED_RUN
     x, y = split_pools(load_mnist("embedded"))["test"]
     cfg = ComposeConfig(min_length=2, max_length=6)
     chunk = compose(x, y, 20, cfg, np.random.default_rng(7))
@@ -165,7 +166,7 @@ def test_generated_sequences_read_as_generated_with_the_shipped_model(tmp_path, 
     written (19 with the second model shipped, 20 with the third and with the one shipped
     now), against 13 through the preprocessing for scans (15 now, read six ways). Its
     digits may have been in the shipped model's training set, see above."""
-    from digits.dataset import split_pools
+    from digits.blocks import split_pools
     from digits.sources import load_mnist
 
     x, y = split_pools(load_mnist("embedded"))["test"]
@@ -176,7 +177,7 @@ def test_generated_sequences_read_as_generated_with_the_shipped_model(tmp_path, 
         paths.append(tmp_path / f"g{i}.png")
         Image.fromarray(image).save(paths[-1])
     status, out, _ = read([*paths, "--as-generated", "--json",
-                           "--run", read_module.SHIPPED_RUN], capsys)
+                           "--run", runs_module.SHIPPED_RUN], capsys)
     assert status == 0
     texts = [r["text"] for r in json.loads(out)]
     assert sum(t == want for t, want in zip(texts, chunk.texts, strict=True)) >= 16, (
@@ -188,22 +189,22 @@ def test_the_surest_way_of_preparing_wins():
         [[Reading("12", -0.5)], [Reading("7", -0.1)], None, [], [Reading("3", -1.0)]],
         [[Reading("13", -0.2)], [Reading("1", -0.1)], [Reading("5", -2.0)], [], None],
     ]
-    chosen = read_module.most_confident(per_way)
+    chosen = reader.most_confident(per_way)
     assert [(w, [r.text for r in found]) for w, found in chosen] == [
         (1, ["13"]), (0, ["7"]), (1, ["5"]), (0, []), (0, ["3"])]
 
 
 def test_a_scan_is_prepared_each_way_and_generated_images_once():
-    from model.images import ImageError
-    from model.preprocess import READ_VARIANTS, PrepConfig
+    from model.reading.images import ImageError
+    from model.reading.preprocess import READ_VARIANTS, PrepConfig
 
     mnist = fake_mnist()
     image = compose(mnist.x_train, mnist.y_train, 1, ComposeConfig(),
                     np.random.default_rng(0)).images[0]
     paper = 235 - image.astype(np.float32) * 0.8
-    ways = read_module.prepare_ways(paper, PrepConfig())
+    ways = reader.prepare_ways(paper, PrepConfig())
     assert len(ways) == len(READ_VARIANTS) >= 2
     assert all(w is not None and w.image.shape[0] == 28 for w in ways)
-    assert len(read_module.prepare_ways(255 - paper, PrepConfig(), generated=True)) == 1
+    assert len(reader.prepare_ways(255 - paper, PrepConfig(), generated=True)) == 1
     with pytest.raises(ImageError, match="no ink"):
-        read_module.prepare_ways(np.full((40, 90), 230, np.float32), PrepConfig())
+        reader.prepare_ways(np.full((40, 90), 230, np.float32), PrepConfig())

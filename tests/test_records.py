@@ -6,13 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-import model.data as data
-import model.records as records
+import model.inputs.datasets as data
+import model.inputs.records as records
 from conftest import fake_mnist
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, read_manifest, write_dataset
-from model.data import load_split, make_dataset, open_split
 from model.icr import main
+from model.inputs.datasets import load_split, make_dataset, open_split
 from model.vocab import decode_batch
 
 COUNTS = Counts(96, 32, 32)
@@ -171,7 +171,7 @@ def test_skip_corrupt_is_for_tfrecord_datasets(datasets, tmp_path, capsys):
 
 def test_time_steps_are_checked_from_the_manifest(datasets):
     from digits.errors import DataError
-    from model.data import check_time_steps
+    from model.inputs.datasets import check_time_steps
     from model.network import NetConfig
 
     split = sharded(datasets[1])

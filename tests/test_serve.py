@@ -11,9 +11,11 @@ from PIL import Image
 
 from conftest import fake_mnist, untrained_run
 from digits.compose import ComposeConfig, compose
-from model.evaluate import load_run
-from model.read import read_images
-from model.serve import MAX_BODY, create_app, main, running
+from model.reading.reader import read_images
+from model.runs import load_run
+from model.serve import main
+from model.serving.app import MAX_BODY, create_app
+from servers import running
 
 starlette_testclient = pytest.importorskip("starlette.testclient")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import digits.dataset as dataset
+import digits.blocks as blocks
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, read_labels, read_manifest, write_dataset
 from digits.tfrecord import decode_example, read_records
@@ -112,7 +112,7 @@ def test_an_error_mid_run_leaves_no_output(tmp_path, mnist, monkeypatch, existin
         write_dataset(out, mnist, CFG, Counts(5, 5, 5), seed=1, fmt="tfrecord")
         before = file_hashes(out)
     calls = {"n": 0}
-    real = dataset.encode_png
+    real = blocks.encode_png
 
     def flaky(image):
         calls["n"] += 1
@@ -120,7 +120,7 @@ def test_an_error_mid_run_leaves_no_output(tmp_path, mnist, monkeypatch, existin
             raise Boom("disk on fire")
         return real(image)
 
-    monkeypatch.setattr(dataset, "encode_png", flaky)
+    monkeypatch.setattr(blocks, "encode_png", flaky)
     with pytest.raises(Boom):
         write_dataset(out, mnist, CFG, SMALL, seed=1, overwrite=existing, fmt="tfrecord",
                       shard_size=100)

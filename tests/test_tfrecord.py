@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from digits.dataset import encode_png
+from digits.blocks import encode_png
 from digits.tfrecord import (
     CorruptRecord,
     decode_example,

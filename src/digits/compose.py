@@ -40,9 +40,9 @@ class ComposeConfig:
     thickness: float = 0.6  # Blend toward a 3x3 dilation (+) or erosion (-), +-: pen width.
     # Smooth random displacement in pixels, +-, drawn on a coarse grid over each digit:
     # bends strokes the way no affine map does (Simard et al. 2003's elastic distortion).
-    # Off by default: 1.5 px bought nothing on the writer-disjoint MNIST test (bench/train.py
-    # --fresh, 15 epochs: 95.40% with it, 95.75% without; within run-to-run noise). For
-    # real handwriting it is the single largest gain (--realistic, README "Realism").
+    # Off by default: it bought nothing on the writer-disjoint MNIST test (bench/train.py,
+    # within run-to-run noise). For real handwriting it is the single largest gain, so
+    # --realistic turns it on (docs/generating.md).
     elastic: float = 0.0
     min_gap: int = -3  # Pixels between the ink of neighbours; negative overlaps (touching).
     max_gap: int = 6  # Widest gap, about a third of a digit.
@@ -78,7 +78,7 @@ class ComposeConfig:
 
 # The generator's --realistic: settings for a model that reads real handwritten numbers
 # (model.read) rather than the seed's five-digit test. Numbers of 1 to 6 digits, as on
-# forms and registers, and every realism effect on; see README "Realism" for what each
+# forms and registers, and every realism effect on; docs/generating.md says what each
 # bought on real folders.
 REALISTIC = {"min_length": 1, "max_length": 6, "slant": 0.35, "wander": 2.0,
              "continental": 0.8, "marks": 0.3, "rules": 0.3, "blur": 1.0, "elastic": 2.5}

@@ -24,16 +24,12 @@ import json
 import multiprocessing
 import os
 import shutil
-import struct
 import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from digits import __version__
-from digits.compose import Chunk, ComposeConfig, compose
+from digits import __version__, blocks
+from digits.compose import ComposeConfig
 from digits.errors import DataError
 from digits.sources import MnistDigits, sha256_file
 
@@ -41,10 +37,6 @@ SCHEMA_VERSION = 1  # PNG datasets: still written as version 1, so every release
 SHARDED_SCHEMA_VERSION = 2  # Adds "format" and, per split, the list of TFRecord shards.
 FORMATS = ("png", "tfrecord")
 SPLITS = ("train", "val", "test")
-_SPLIT_CODE = {"train": 0, "val": 1, "test": 2}  # Part of each block's seed.
-BLOCK = 100  # Sequences composed together: small enough for the CPU cache, large enough
-# that numpy's per-call overhead vanishes. Each block has its own seed, so the bytes do not
-# depend on how blocks are shared among workers.
 TASK_BLOCKS = 5  # Blocks per worker task: a few hundred PNGs amortise the hand-off.
 
 
@@ -58,57 +50,17 @@ class Counts:
         return ((s, getattr(self, s)) for s in SPLITS)
 
 
-def split_pools(mnist: MnistDigits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The digit pool of each split: train/val from x_train, test from x_test only."""
-    val = np.arange(len(mnist.x_train)) % 10 == 9
-    return {
-        "train": (mnist.x_train[~val], mnist.y_train[~val]),
-        "val": (mnist.x_train[val], mnist.y_train[val]),
-        "test": (mnist.x_test, mnist.y_test),
-    }
-
-
-def compose_block(pool: tuple[np.ndarray, np.ndarray], split: str, block: int, n: int,
-                  cfg: ComposeConfig, seed: int) -> Chunk:
-    """Compose block number ``block`` of a split: the same bytes for the same arguments."""
-    rng = np.random.default_rng([seed, _SPLIT_CODE[split], block])
-    return compose(pool[0], pool[1], n, cfg, rng)
-
-
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """8-bit grayscale PNG bytes of a (h, w) uint8 image.
-
-    Written directly with zlib because for images this small Pillow's per-image set-up
-    costs as much as the compression itself; tests check that Pillow reads these files
-    back bit for bit.
-    """
-    h, w = image.shape
-    rows = np.zeros((h, w + 1), np.uint8)  # each row starts with filter type 0 (none)
-    rows[:, 1:] = image
-    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit grayscale, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + _png_chunk(b"IEND", b""))
-
-
-# Set in the parent before the worker pool forks, so the digit pools are shared, not pickled.
-_POOLS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-
 def _encode_task(args) -> tuple[list[str], list[bytes]]:
     """Compose and PNG-encode TASK_BLOCKS blocks of a split: the CPU-bound part."""
     split, first_block, count, cfg, seed = args
     texts, pngs = [], []
     block = first_block
-    done = first_block * BLOCK
-    end = min(count, (first_block + TASK_BLOCKS) * BLOCK)
+    done = first_block * blocks.BLOCK
+    end = min(count, (first_block + TASK_BLOCKS) * blocks.BLOCK)
     while done < end:
-        n = min(BLOCK, end - done)
-        chunk = compose_block(_POOLS[split], split, block, n, cfg, seed)
-        pngs.extend(encode_png(image) for image in chunk.images)
+        n = min(blocks.BLOCK, end - done)
+        chunk = blocks.compose_block(blocks.POOLS[split], split, block, n, cfg, seed)
+        pngs.extend(blocks.encode_png(image) for image in chunk.images)
         texts.extend(chunk.texts)
         done += n
         block += 1
@@ -135,7 +87,8 @@ def write_split(root: Path, split: str, count: int, cfg: ComposeConfig, seed: in
     images_dir = root / split / "images"
     images_dir.mkdir(parents=True)
     digits = _name_digits(count)
-    tasks = [(split, b, count, cfg, seed) for b in range(0, -(-count // BLOCK), TASK_BLOCKS)]
+    blocks_needed = -(-count // blocks.BLOCK)
+    tasks = [(split, b, count, cfg, seed) for b in range(0, blocks_needed, TASK_BLOCKS)]
     texts: list[str] = []
 
     def collect(parts):
@@ -191,23 +144,23 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
     except OSError as e:
         raise DataError(f"cannot write to {out}: {e.strerror or e}") from None
     try:
-        _POOLS.clear()
-        _POOLS.update(split_pools(mnist))
-        if fmt == "tfrecord":
-            from digits.shards import SHARD_SIZE, write_sharded_splits
+        with blocks.shared_pools(mnist) as pools:
+            digits = {s: int(len(p[1])) for s, p in pools.items()}
+            if fmt == "tfrecord":
+                from digits.shards import SHARD_SIZE, write_sharded_splits
 
-            splits = write_sharded_splits(tmp, counts, cfg, seed, workers,
-                                          shard_size or SHARD_SIZE, progress)
-            header = {"schema_version": SHARDED_SCHEMA_VERSION, "format": fmt,
-                      "record": {"image": "bytes: 8-bit grayscale PNG, white ink on black",
-                                 "text": "bytes: the label, an ASCII digit string",
-                                 "width": "int64: the image width in pixels"}}
-        else:
-            splits = {}
-            for split, count in counts.items():
-                sha = write_split(tmp, split, count, cfg, seed, workers, progress)
-                splits[split] = {"count": count, "labels_sha256": sha}
-            header = {"schema_version": SCHEMA_VERSION}
+                splits = write_sharded_splits(tmp, counts, cfg, seed, workers,
+                                              shard_size or SHARD_SIZE, progress)
+                header = {"schema_version": SHARDED_SCHEMA_VERSION, "format": fmt,
+                          "record": {"image": "bytes: 8-bit grayscale PNG, white ink on black",
+                                     "text": "bytes: the label, an ASCII digit string",
+                                     "width": "int64: the image width in pixels"}}
+            else:
+                splits = {}
+                for split, count in counts.items():
+                    sha = write_split(tmp, split, count, cfg, seed, workers, progress)
+                    splits[split] = {"count": count, "labels_sha256": sha}
+                header = {"schema_version": SCHEMA_VERSION}
         manifest = {
             **header,
             "generator_version": __version__,
@@ -220,7 +173,7 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
                 "sha256": mnist.sha256,
                 "reason": mnist.reason,
                 "writer_disjoint_test": mnist.writer_disjoint_test,
-                "digits": {s: int(len(p[1])) for s, p in _POOLS.items()},
+                "digits": digits,
                 "pools": "train: x_train except index % 10 == 9; val: x_train index % 10 == 9; "
                          "test: x_test",
             },
@@ -237,8 +190,6 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        _POOLS.clear()
 
 
 # ---------------------------------------------------------------------------- reading

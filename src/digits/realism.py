@@ -102,11 +102,8 @@ def continental(digits: np.ndarray, labels: np.ndarray, p: float,
     if len(ones):
         # The flag: from the top of the stem down to the left, from half the stem's length
         # to a stroke as long as the stem that makes the 1 an inverted V (both are common
-        # in European logbooks). Flags up to 0.75 of the height at 30-70 degrees read 1,200
-        # meza_digits cells 78.3% (beam, 18 epochs, README "Realism"); up to 1.1 at 30-80
-        # degrees, 81.4%, with parish_row_ids unchanged (76.3% -> 76.6%). Flags of 0.5-1.15
-        # at 45-80 degrees (no short ticks), on 80% of the 1s, read meza better again with
-        # the wider network, in each of three seeds (README "Realism").
+        # in European logbooks). Longer, steeper flags read real logbooks better than short
+        # ticks (docs/journal.md, "Realism").
         x0 = _ink_centre(out[ones], top[ones])
         length = height[ones] * rng.uniform(0.5, 1.15, len(ones)).astype(np.float32)
         angle = np.deg2rad(rng.uniform(45, 80, len(ones)))  # below the horizontal

@@ -17,6 +17,7 @@ from pathlib import Path
 from digits.cli import DATA_DIR, Parser, fail, progress_bar
 from digits.compose import DIGIT_SIZE, MIN_HEIGHT, REALISTIC, ComposeConfig
 from digits.errors import DataError
+from digits.files import replacing
 
 DEFAULT_SEED = 1234  # Fixed, so that two users running the default get the same dataset.
 DEFAULT_OUT = DATA_DIR / "digits"
@@ -199,9 +200,8 @@ def write_examples(directory: Path, root: Path, manifest: dict) -> list[Path]:
     written = []
     for i, f in enumerate(images, start=1):
         target = directory / f"example{i}.bmp"
-        tmp = directory / f".example{i}.bmp.tmp"
-        Image.open(f).save(tmp, format="BMP")
-        os.replace(tmp, target)
+        with replacing(target) as tmp:
+            Image.open(f).save(tmp, format="BMP")
         written.append(target)
     return written
 

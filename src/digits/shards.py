@@ -11,7 +11,7 @@ Layout (``--format tfrecord``)::
                                                            sha256
 
 Record i of a split holds exactly the image and label that ``--format png`` writes as image
-i: both formats compose the same seeded blocks (digits.dataset.compose_block). A shard is
+i: both formats compose the same seeded blocks (digits.blocks.compose_block). A shard is
 written by one worker, straight to its file, one block at a time, so memory stays flat
 however many sequences there are, and the bytes do not depend on the number of workers.
 """
@@ -22,7 +22,7 @@ import hashlib
 import multiprocessing
 from pathlib import Path
 
-from digits import dataset
+from digits import blocks
 from digits.compose import ComposeConfig
 from digits.sources import sha256_file
 from digits.tfrecord import encode_example, frame
@@ -46,18 +46,18 @@ def _write_shard(args) -> tuple[str, int, dict]:
     split, index, first, end, count, cfg, seed, path, name = args
     digest = hashlib.sha256()
     narrowest: dict[int, int] = {}
-    block = first // dataset.BLOCK
+    block = first // blocks.BLOCK
     with open(path, "xb", buffering=WRITE_BUFFER) as f:
-        while block * dataset.BLOCK < end:
-            start = block * dataset.BLOCK
+        while block * blocks.BLOCK < end:
+            start = block * blocks.BLOCK
             # The whole block, as the PNG format composes it, even where the shard needs part
             # of it: a block's images depend on how many it composes.
-            chunk = dataset.compose_block(dataset._POOLS[split], split, block,
-                                          min(dataset.BLOCK, count - start), cfg, seed)
+            chunk = blocks.compose_block(blocks.POOLS[split], split, block,
+                                          min(blocks.BLOCK, count - start), cfg, seed)
             lo, hi = max(first, start) - start, min(end, start + len(chunk.texts)) - start
             for image, text in zip(chunk.images[lo:hi], chunk.texts[lo:hi], strict=True):
                 width = image.shape[1]
-                record = frame(encode_example(dataset.encode_png(image), text, width))
+                record = frame(encode_example(blocks.encode_png(image), text, width))
                 f.write(record)
                 digest.update(record)
                 narrowest[len(text)] = min(width, narrowest.get(len(text), width))

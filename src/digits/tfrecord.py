@@ -14,7 +14,7 @@ A TFRecord file is a sequence of records, each::
 
 One record per sequence, an Example with three features::
 
-    image  bytes_list: the 8-bit grayscale PNG (digits.dataset.encode_png)
+    image  bytes_list: the 8-bit grayscale PNG (digits.blocks.encode_png)
     text   bytes_list: the label, an ASCII digit string ("007")
     width  int64_list: the image width in pixels, so readers need not decode the PNG
 """

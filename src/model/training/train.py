@@ -8,7 +8,6 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from digits.errors import DataError
-from model.data import (
+from digits.files import replacing, write_json
+from model.inputs.datasets import (
     FreshSequences,
     Split,
     check_fresh_time_steps,
@@ -24,8 +24,8 @@ from model.data import (
     make_dataset,
     make_fresh_dataset,
 )
+from model.inputs.records import ShardedSplit
 from model.network import NetConfig, build_model
-from model.records import ShardedSplit
 
 BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
 BEST = "best.keras"
@@ -58,9 +58,8 @@ class TrainConfig:
 
 def save_atomically(model, path: Path) -> None:
     """Save to a temporary sibling, then rename: a crash never leaves a partial model."""
-    tmp = path.with_name(f".{path.stem}.partial.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        model.save(tmp)
 
 
 def best_so_far(history: Path, monitor: str) -> float | None:
@@ -85,8 +84,8 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
                    log, tensorboard: bool, baseline: float | None = None) -> list:
     import keras
 
-    from model.evaluate import greedy_readings
-    from model.metrics import evaluate
+    from model.evaluation.evaluate import greedy_readings
+    from model.evaluation.metrics import evaluate
 
     class ValidationReading(keras.callbacks.Callback):
         """Greedy-decodes the validation split each epoch: adds val_exact and val_cer."""
@@ -121,9 +120,8 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
         def on_epoch_end(self, epoch, logs=None):
             folder = run_dir / EPOCH_WEIGHTS
             folder.mkdir(exist_ok=True)
-            tmp = folder / f".{epoch + 1:03d}.partial.weights.h5"
-            self.model.save_weights(tmp)
-            os.replace(tmp, folder / f"{epoch + 1:03d}.weights.h5")
+            with replacing(folder / f"{epoch + 1:03d}.weights.h5") as tmp:
+                self.model.save_weights(tmp)
             for old in sorted(folder.glob("[0-9]*.weights.h5"))[:-cfg.average_last]:
                 old.unlink()
 
@@ -168,14 +166,14 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     Args:
         train_split: a stored split (PNG or TFRecord), or a digit pool to compose new
             sequences from each epoch.
-        strategy: a tf.distribute strategy (model.distribute): the model and its optimizer
+        strategy: a tf.distribute strategy (model.training.distribute): the model and its optimizer
             are made in its scope, and each global batch of ``cfg.batch_size`` is split
             across its replicas. None: the default single device.
         initial: a .keras model of the same architecture to start from (fine-tuning)
             instead of random weights. It competes as epoch 0: an epoch must beat its
             validation exact accuracy to replace it as the best model.
         augment: a tf.data map function applied to each training example every epoch
-            (``model.augment.make_augment``; PNG splits only).
+            (``model.training.augment.make_augment``; PNG splits only).
 
     Returns:
         The model with the best validation exact accuracy, also saved as run_dir/model.keras.
@@ -207,15 +205,14 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     val_ds = make_dataset(val_split, 256, net.height)
     baseline = None
     if initial is not None:
-        from model.evaluate import greedy_readings
-        from model.metrics import evaluate
+        from model.evaluation.evaluate import greedy_readings
+        from model.evaluation.metrics import evaluate
 
         baseline = evaluate(*greedy_readings(model, val_split, net))["exact"]
         log(f"starting model: val exact {100 * baseline:.2f}%")
         if not (run_dir / BEST).exists() and not (run_dir / FINAL).exists():
-            tmp = run_dir / f".{BEST}.partial"  # kept unless an epoch does better
-            shutil.copyfile(initial, tmp)
-            os.replace(tmp, run_dir / BEST)
+            with replacing(run_dir / BEST) as tmp:  # kept unless an epoch does better
+                shutil.copyfile(initial, tmp)
     callbacks = make_callbacks(run_dir, val_split, net, cfg, log, tensorboard, baseline)
     start = resume_epoch(run_dir)
     if start is not None:
@@ -250,8 +247,8 @@ def average_epochs(run_dir: Path, model, val: Split | ShardedSplit, net: NetConf
     Returns:
         Whether the average was kept. Fewer than two kept epochs: nothing to average.
     """
-    from model.evaluate import greedy_readings
-    from model.metrics import evaluate
+    from model.evaluation.evaluate import greedy_readings
+    from model.evaluation.metrics import evaluate
 
     files = sorted((run_dir / EPOCH_WEIGHTS).glob("[0-9]*.weights.h5"))[-count:]
     if len(files) < 2:
@@ -273,10 +270,8 @@ def average_epochs(run_dir: Path, model, val: Split | ShardedSplit, net: NetConf
         f"{'kept' if kept else 'not kept'}")
     if kept:
         save_atomically(model, run_dir / BEST)
-    tmp = run_dir / f".{AVERAGED}.partial"
-    tmp.write_text(json.dumps({"epochs": epochs, "val_exact": exact,
-                               "best_epoch_val_exact": best, "kept": kept}, indent=2) + "\n")
-    os.replace(tmp, run_dir / AVERAGED)
+    write_json(run_dir / AVERAGED, {"epochs": epochs, "val_exact": exact,
+                                    "best_epoch_val_exact": best, "kept": kept})
     return kept
 
 

@@ -1,6 +1,6 @@
 """Light augmentation of prepared real images, for fine-tuning on a small labelled folder.
 
-A fine-tuning image has already been through ``model.preprocess.prepare``: the ink scaled
+A fine-tuning image has already been through ``model.reading.preprocess.prepare``: the ink scaled
 to the training sequences' size in a 28-pixel row, strokes thickened toward MNIST's width.
 Augmentation must keep that look, or the model learns images that reading never shows it.
 So each variant is the same writing slanted, turned, stretched or thickened a little, then
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.data import steps_needed
+from model.inputs.datasets import steps_needed
 from model.network import NetConfig
-from model.preprocess import PrepConfig, fit_height, ink_box, normalise_stroke
+from model.reading.preprocess import PrepConfig, fit_height, ink_box, normalise_stroke
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def augment_image(image: np.ndarray, rng: np.random.Generator,
 
 def make_augment(net: NetConfig, seed: int, cfg: AugmentConfig = AugmentConfig(),
                  prep: PrepConfig | None = None):
-    """A tf.data map function for ``model.data.make_dataset(augment=...)``.
+    """A tf.data map function for ``model.inputs.datasets.make_dataset(augment=...)``.
 
     Each example (image (height, width, 1) uint8, label (L,) classes padded with 0, width)
     gets a new variant each epoch, from one random stream seeded with ``seed``. A variant

@@ -1,16 +1,31 @@
-"""CTC decoding: collapse rules, greedy vs. beam, score signs, lengths, logits input."""
+"""model.decoding.decode: collapse rules, greedy vs. beam, score signs, lengths, logits input,
+the same for both engines."""
 
 import math
 import random
+import sys
 
 import numpy as np
 import pytest
 
-from model.decoding import Reading, best_texts, decode
+from model import decoding
+from model.decoding import Reading, best_texts
+from model.decoding.decode import ENGINES
 from model.vocab import BLANK, NUM_CLASSES, encode
 
 PEAK = 20.0  # Logit margin of the wanted class: p(other class) ~ e^-20 per frame.
 METHODS = ["greedy", "beam"]
+ENGINE = "numpy"  # set per test by the fixture below: every test runs on both engines
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ENGINE", request.param)
+    return request.param
+
+
+def decode(*args, **kwargs):
+    return decoding.decode(*args, engine=ENGINE, **kwargs)
 
 
 def peaked_logits(paths: list[str], steps: int | None = None) -> np.ndarray:
@@ -126,9 +141,12 @@ def test_frames_past_length_are_ignored(method):
     rows = decode(logits, lengths=[0, 2, 1], method=method)
     assert rows[0] == [Reading("", 0.0)]
     assert best_texts(rows) == ["", "34", "5"]
-    if method == "beam":
-        rows = decode(logits, lengths=[0, 2, 1], method="beam", top_paths=3)
-        assert [len(r) for r in rows] == [1, 3, 3]
+
+
+def test_a_zero_length_row_has_one_reading_however_many_are_asked_for():
+    logits = peaked_logits(["1_2_9", "34", "5__"])
+    rows = decode(logits, lengths=[0, 2, 1], method="beam", top_paths=3)
+    assert [len(r) for r in rows] == [1, 3, 3]
 
 
 @pytest.mark.parametrize("method", METHODS)

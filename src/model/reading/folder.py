@@ -2,13 +2,13 @@
 
 A labelled folder is::
 
-    DIR/images/...        the images, any format model.images reads
+    DIR/images/...        the images, any format model.reading.images reads
     DIR/labels.csv        header file_name,text; file_name relative to DIR, text the digits
 
 (the layout of one split of a generated PNG dataset, without manifest.json). Every image
-goes through ``model.preprocess.prepare``, as ``model.read`` does, and the prepared images
+goes through ``model.reading.preprocess.prepare``, as ``model.read`` does, and the prepared images
 are written as PNGs to a scratch directory, so that the trainer and the evaluator read
-them as a PNG ``model.data.Split``: training sees exactly what reading sees.
+them as a PNG ``model.inputs.datasets.Split``: training sees exactly what reading sees.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from digits.cli import DATA_DIR
 from digits.errors import DataError
-from model.data import Split, steps_needed, too_narrow
+from model.inputs.datasets import Split, steps_needed, too_narrow
 from model.network import NetConfig
 
 HOLDOUT_SALT = "icr-holdout"  # salts the validation hash (bench/finetune.py uses another)
@@ -115,57 +115,97 @@ class Prepared:
     unreadable: dict[str, str]
 
 
-def prepare_folder(folder: Folder, height: int, out_dir: Path, skip_unreadable: bool = False,
-                   log=print) -> Prepared:
-    """Prepare every image of a folder for a model ``height`` pixels high and write it as
-    a PNG in ``out_dir``.
+@dataclass
+class FolderWays:
+    """A folder's images, each prepared the ways reading tries.
+
+    Attributes:
+        ways: per readable image, its prepared ways ((height, width) uint8, white ink on
+            black; None where a further way finds no ink), the default way first.
+        rows: the folder row of each entry of ``ways``.
+        unreadable: {file_name: reason} for images that could not be read or prepared.
+    """
+
+    ways: list[list]
+    rows: list[int]
+    unreadable: dict[str, str]
+
+
+def prepare_folder_ways(folder: Folder, height: int, skip_unreadable: bool = False,
+                        log=print, first_way_only: bool = False,
+                        generated: bool = False) -> FolderWays:
+    """Prepare every image of a folder as ``model.read`` prepares it
+    (``model.reading.reader.prepare_ways``): the one way a labelled folder's images are
+    prepared, for evaluation, fine-tuning and bench/real.py alike.
 
     Args:
-        skip_unreadable: leave out images that cannot be read or hold no ink (and list them)
-            instead of failing.
+        first_way_only: only the default way (fine-tuning trains on one image each).
+        generated: the images look like the training sequences: polarity and height only
+            (``model.read --as-generated``).
+        skip_unreadable: leave out images that cannot be read or hold no ink (and list
+            them) instead of failing.
 
     Raises:
         DataError: an image cannot be read or prepared (it is named), unless skipped; or
             no image is left.
     """
-    from PIL import Image
-
     from digits.cli import progress_bar
-    from model.images import ImageError, open_gray
-    from model.preprocess import PrepConfig, prepare
+    from model.reading.images import ImageError, open_gray
+    from model.reading.preprocess import PrepConfig
+    from model.reading.reader import prepare_ways
 
-    cfg = PrepConfig(height=height)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files, texts, names, widths, unreadable = [], [], [], [], {}
+    prep = PrepConfig(height=height)
+    out = FolderWays([], [], {})
     with progress_bar(len(folder), "preparing images", "img") as bar:
-        for i, (name, path, text) in enumerate(zip(folder.names, folder.files, folder.texts,
-                                                   strict=True)):
+        for i, (name, path) in enumerate(zip(folder.names, folder.files, strict=True)):
             bar.update()
             try:
-                image = prepare(open_gray(path), cfg, name=path).image
+                ways = prepare_ways(open_gray(path), prep, path, generated=generated,
+                                    first_way_only=first_way_only)
             except ImageError as e:
                 if not skip_unreadable:
                     raise DataError(f"{e} (--skip-corrupt leaves such images out)") from None
-                unreadable[name] = str(e)
+                out.unreadable[name] = str(e)
                 continue
-            out = out_dir / f"{i:06d}.png"
-            Image.fromarray(image).save(out, compress_level=1)
-            files.append(str(out))
-            texts.append(text)
-            names.append(name)
-            widths.append(image.shape[1])
-    if unreadable:
-        first = next(iter(unreadable.values()))
-        log(f"left out {len(unreadable)} image{'s' * (len(unreadable) > 1)} that could not "
-            f"be read or hold no ink (first: {first})")
-    if not files:
+            out.ways.append([w.image if w is not None else None for w in ways])
+            out.rows.append(i)
+    if out.unreadable:
+        first = next(iter(out.unreadable.values()))
+        log(f"left out {len(out.unreadable)} image{'s' * (len(out.unreadable) > 1)} that "
+            f"could not be read or hold no ink (first: {first})")
+    if not out.ways:
         raise DataError(f"{folder.root}: no image could be read")
-    return Prepared(Split(files, texts, np.array(widths, np.int32)), names, unreadable)
+    return out
+
+
+def prepare_folder(folder: Folder, height: int, out_dir: Path, skip_unreadable: bool = False,
+                   log=print) -> Prepared:
+    """Prepare every image of a folder the default way (``prepare_folder_ways``) for a
+    model ``height`` pixels high and write it as a PNG in ``out_dir``, so that the trainer
+    reads the folder as a PNG Split.
+
+    Raises:
+        DataError: as ``prepare_folder_ways``.
+    """
+    from PIL import Image
+
+    prepared = prepare_folder_ways(folder, height, skip_unreadable, log, first_way_only=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files, widths = [], []
+    for (image,), i in zip(prepared.ways, prepared.rows, strict=True):
+        out = out_dir / f"{i:06d}.png"
+        Image.fromarray(image).save(out, compress_level=1)
+        files.append(str(out))
+        widths.append(image.shape[1])
+    texts = [folder.texts[i] for i in prepared.rows]
+    names = [folder.names[i] for i in prepared.rows]
+    return Prepared(Split(files, texts, np.array(widths, np.int32)), names,
+                    prepared.unreadable)
 
 
 def drop_too_narrow(prepared: Prepared, net: NetConfig, log=print) -> tuple[Prepared, dict]:
     """Leave out the images too narrow for their label: CTC cannot emit a label from fewer
-    time steps than ``model.data.steps_needed`` (a digit each, plus a blank between equal
+    time steps than ``model.inputs.datasets.steps_needed`` (a digit each, plus a blank between equal
     neighbours), and training on one would make the loss infinite.
 
     Returns:

@@ -1,13 +1,13 @@
 """Run an exported model (ONNX or LiteRT) and read its digits, without TensorFlow or Keras.
 
-    from model.runtime import load_exported
+    from model.deploy.runtime import load_exported
 
     exported = load_exported("runs/mnist/model.onnx")  # and model.onnx.json beside it
     readings = exported.read(images)                     # [[Reading(text, score)], ...]
 
 ``images`` are prepared as the model takes them: 2-D arrays of the height the JSON names,
-white ink on black, pixel values 0..255 (``model.preprocess.prepare`` turns a scan or a
-photo into that). The exported graph ends at the logits; decoding is :mod:`model.ctc`'s.
+white ink on black, pixel values 0..255 (``model.reading.preprocess.prepare`` turns a scan or a
+photo into that). The exported graph ends at the logits; decoding is :mod:`model.decoding.ctc`'s.
 Needs numpy plus onnxruntime (ONNX) or ai-edge-litert (LiteRT).
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from digits.errors import DataError
-from model.ctc import Reading, decode
+from model.decoding import Reading, decode
 
 SCHEMA_VERSION = 1  # of the JSON written beside every export (model.export)
 READERS = {"onnx": "onnxruntime", "litert": "ai-edge-litert"}
@@ -139,12 +139,12 @@ class ExportedModel:
 
         Args:
             images: 2-D (height, width_i) arrays, white ink on black, values 0..255.
-            method, beam_width, top_paths: as :func:`model.ctc.decode`.
+            method, beam_width, top_paths: as :func:`model.decoding.ctc.decode`.
             batch_size: images run through the model at once.
 
         Returns:
-            Per image, up to ``top_paths`` :class:`~model.ctc.Reading`; each decodes only the
-            time steps of its own width, not those of the padding.
+            Per image, up to ``top_paths`` :class:`~model.decoding.Reading`; each decodes
+            only the time steps of its own width, not those of the padding.
         """
         readings: list[list[Reading]] = []
         for start in range(0, len(images), batch_size):

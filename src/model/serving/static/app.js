@@ -5,7 +5,7 @@
 const INK = 14; // stroke width in canvas pixels: a felt pen on a 240-pixel-high pad
 const AUTO_READ_MS = 600; // read this long after the last stroke ends
 // The image sent is the writing cut out of the pad with paper around it, so that it reads
-// the same wherever and however large it is written: model.preprocess tells ink from paper
+// the same wherever and however large it is written: model.reading.preprocess tells ink from paper
 // by which is rarer (a small "1" on the whole pad is under 1% ink), and erases tall straight
 // strokes near the image's left and right edges as table borders (a "1" at the pad's edge).
 const MARGIN_X = [0.5, 0.3]; // paper left and right: the larger of these x (height, width)

@@ -75,7 +75,7 @@ def load_split(root: Path, name: str, height: int | None = None) -> Split:
 
 def open_split(root: Path, manifest: dict, name: str, height: int, skip_corrupt: bool = False,
                log=print):
-    """A split of a dataset in either format: a Split (PNG) or a model.records.ShardedSplit.
+    """A split of a dataset in either format: a Split (PNG) or a model.inputs.records.ShardedSplit.
 
     Args:
         skip_corrupt: TFRecord datasets only: leave out the unreadable records of damaged
@@ -84,7 +84,7 @@ def open_split(root: Path, manifest: dict, name: str, height: int, skip_corrupt:
     from digits.dataset import dataset_format
 
     if dataset_format(manifest) == "tfrecord":
-        from model.records import load_sharded_split
+        from model.inputs.records import load_sharded_split
 
         return load_sharded_split(root, manifest, name, skip_corrupt, log)
     if skip_corrupt:
@@ -149,7 +149,7 @@ def naming_corrupt_images(splits):
     file: the PNG image, or the TFRecord shard."""
     import tensorflow as tf
 
-    from model.records import damaged_shard
+    from model.inputs.records import damaged_shard
 
     try:
         yield
@@ -183,7 +183,7 @@ def make_dataset(split, batch_size: int, height: int, shuffle_seed: int | None =
         widths: also yield each image's width.
         augment: PNG splits only: a tf.data map function (image (height, width, 1) uint8,
             label, width) -> the same, applied to every example each epoch, after the
-            cache and the shuffle (model.augment).
+            cache and the shuffle (model.training.augment).
 
     Yields:
         (images, labels) or, with ``widths``, (images, labels, widths): images (batch,
@@ -201,7 +201,7 @@ def make_dataset(split, batch_size: int, height: int, shuffle_seed: int | None =
     else:
         if augment is not None:
             raise DataError("augmentation applies to PNG splits only")
-        from model.records import record_dataset
+        from model.inputs.records import record_dataset
 
         ds, label_width = record_dataset(split, height, shuffle_seed), split.label_width
     zero = tf.constant(0, tf.uint8)
@@ -251,7 +251,7 @@ def sample_images(split, indices: list[int], height: int) -> dict:
         from PIL import Image
 
         return {i: np.asarray(Image.open(split.files[i])) for i in indices}
-    from model.records import record_dataset
+    from model.inputs.records import record_dataset
 
     wanted, found = set(indices), {}
     for i, (image, _, width) in enumerate(record_dataset(split, height)):
@@ -290,8 +290,8 @@ def fresh_pool(manifest: dict, count: int) -> FreshSequences:
     Raises:
         DataError: the source is gone or its checksum differs from the manifest's.
     """
+    from digits.blocks import split_pools
     from digits.compose import ComposeConfig
-    from digits.dataset import split_pools
     from digits.sources import load_mnist
 
     src = manifest["source"]

@@ -1,9 +1,9 @@
 """Fine-tuning a finished run on a labelled folder of the user's own images.
 
-    python -m model.icr DIR --from RUN_DIR      # DIR: images/ + labels.csv (model.folder)
+    python -m model.icr DIR --from RUN_DIR      # DIR: images/ + labels.csv (model.reading.folder)
 
 The model of RUN_DIR keeps its architecture and starts from its weights; every image goes
-through ``model.preprocess.prepare`` (what ``model.read`` does), a fixed part of the folder
+through ``model.reading.preprocess.prepare`` (what ``model.read`` does), a fixed part of the folder
 is held out by a hash of each file name, and training runs briefly at a low learning rate,
 keeping the best model on the held-out part (the starting model included). The result is
 an ordinary run directory that ``model.read --run`` and ``model.icr --evaluate`` use.
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digits.errors import DataError
-from model.data import Split
-from model.folder import HOLDOUT_SALT, Folder, drop_too_narrow, holdout_mask, prepare_folder
+from model.inputs.datasets import Split
 from model.network import NetConfig
+from model.reading.folder import HOLDOUT_SALT, Folder, drop_too_narrow, holdout_mask, prepare_folder
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class FinetuneConfig:
     # A tenth of a few thousand images resolves a 2-3 point change in exact accuracy and
     # leaves nine tenths to learn from.
     val_fraction: float = 0.1
-    # Light slant, tilt, width and stroke changes (model.augment): a small folder is
+    # Light slant, tilt, width and stroke changes (model.training.augment): a small folder is
     # memorised within a few epochs without them.
     augment: bool = True
 
@@ -39,9 +39,8 @@ class FinetuneConfig:
 # TrainConfig defaults for fine-tuning (flags and --preset still override them).
 FINETUNE_TRAIN = {
     # Half of training's 2e-3. The more a model adapts, the better it reads the folder's
-    # hand and the worse the synthetic sequences: on meza_digits (bench/finetune.py),
-    # 2e-4 / 6e-4 / 1e-3 read 82.9 / 84.2 / 86.6% of the scored half exactly and kept
-    # 85.8 / 81.2 / 76.9% on the synthetic test (93.6% before); 2e-3 gains little more.
+    # hand and the worse the synthetic sequences; 1e-3 read a real folder best, and 2e-3
+    # gained little more (bench/finetune.py; docs/journal.md has the figures).
     "learning_rate": 1e-3,
     # Short: a few thousand images take seconds per epoch; early stopping ends sooner.
     "epochs": 15,
@@ -50,7 +49,7 @@ FINETUNE_TRAIN = {
     # Adam's first steps are full-size whatever the gradient: warm up to spare the weights.
     "warmup_epochs": 1.0,
     # As in training: the last, low-rate epochs of the cosine schedule often do best, and a
-    # small validation part is noisy (patience 4 stopped meza_digits at 85.0%, 6 reached 86.6%).
+    # small validation part is noisy: patience 4 stopped too early on a real folder.
     "patience": 6,
 }
 
@@ -73,7 +72,7 @@ class FinetuneData:
 def finetune_data(folder: Folder, net: NetConfig, cfg: FinetuneConfig, scratch: Path,
                   skip_unreadable: bool = False, log=print) -> FinetuneData:
     """Prepare a folder's images for ``net``, leave out those CTC cannot learn from, and
-    split the rest into training and validation by ``model.folder.in_holdout``.
+    split the rest into training and validation by ``model.reading.folder.in_holdout``.
 
     Raises:
         DataError: an unreadable image (unless ``skip_unreadable``), or an empty part.
@@ -95,7 +94,7 @@ def finetune_data(folder: Folder, net: NetConfig, cfg: FinetuneConfig, scratch: 
     info = {"listed": len(folder), "train": len(parts["training"]),
             "val": len(parts["validation"]),
             "val_rule": f"sha256('{HOLDOUT_SALT}' NUL file_name) below val_fraction of its "
-                        "range (model.folder.in_holdout)",
+                        "range (model.reading.folder.in_holdout)",
             "unreadable": prepared.unreadable, "too_narrow": narrow}
     return FinetuneData(parts["training"], parts["validation"], info)
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from digits.files import replacing
+
 
 def _figure():
     import matplotlib
@@ -20,9 +22,8 @@ def _figure():
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.partial.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
 
 
 def plot_curves(history_csv: Path, path: Path) -> None:
@@ -138,13 +139,12 @@ def plot_graph(model, path: Path) -> str:
         # plot_model's orthogonal edges crash Graphviz 2.43 ("trapezoid-table overflow")
         # on some graphs; polylines draw the same chain of layers reliably.
         graph.set("splines", "polyline")
-        tmp = path.with_name(f".{path.name}.partial.png")
         try:
-            graph.write_png(str(tmp))
-            os.replace(tmp, path)
+            with replacing(path) as tmp:
+                graph.write_png(str(tmp))
             return f"wrote {path}"
         except (OSError, AssertionError):  # pydot reports a failed 'dot' run by assertion
-            tmp.unlink(missing_ok=True)
+            pass
     dot = path.with_suffix(".dot")
     dot.write_text(graph.to_string() if graph is not None else _plain_dot(model))
     return (f"Graphviz could not draw the model graph: wrote {dot}; install graphviz and "

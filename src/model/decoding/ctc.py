@@ -7,46 +7,45 @@ log-softmaxes them first (in float64), so scores are log-probabilities.
 
 * :func:`greedy_decode`: best path (argmax per frame, merge repeats, drop
   blanks), the same strings as ``keras.ops.ctc_decode(strategy="greedy")``.
-* :func:`beam_search_decode`: CTC prefix beam search (Graves et al. 2006;
-  Maas et al. 2015; Hannun 2017), the same strings as
-  ``keras.ops.ctc_decode(strategy="beam_search")``.
-* :func:`prefix_beam_search`: the search on one sequence, optionally limited to
-  the strings an automaton accepts (see :mod:`model.constraints`).
+* :func:`prefix_beam_search`: CTC prefix beam search on one sequence (Graves
+  et al. 2006; Maas et al. 2015; Hannun 2017), optionally limited to the
+  strings an automaton accepts (see :mod:`model.decoding.constraints`).
 * :func:`sequence_log_prob`: the exact ``log p(text)`` by the forward algorithm.
+
+Callers decode through :func:`model.decoding.decode`, which batches these.
 
 Score conventions against ``keras.ops.ctc_decode`` (TensorFlow backend):
 
 * Greedy: Keras returns the *negated* sum over valid frames of the largest
   input value per frame, on whatever it is fed. We return ``log p`` of the best
   frame path (the sum of per-frame maxima of the log-softmax), so our score is
-  minus Keras's when Keras is fed log-softmax, as :mod:`model.decoding` does.
+  minus Keras's when Keras is fed log-softmax, as :mod:`model.decoding.decode`'s
+  TF engine does.
 * Beam: both return the log-probability of the label summed over the frame
   paths that stay within the beam, with the usual sign; Keras computes it in
   float32 after its own softmax, we in float64, so they agree to about 1e-5.
 * Beam, which prefixes survive a frame: TF grows the beam one extension at a
   time and can skip the extensions of a prefix evicted earlier in the same
-  frame (see :func:`_select_in_tf_order`). :func:`beam_search_decode` follows
-  that order by default, to give Keras's strings; ``tf_compatible=False`` keeps
-  the ``beam_width`` most probable of all continuations and extensions, the
-  textbook rule. Neither is always better: beam search is a heuristic, and
-  both are exact when the beam never fills.
+  frame (:mod:`model.decoding.tf_order`). Unconstrained decoding follows that
+  order, so that the numpy and TF engines give the same strings;
+  ``tf_compatible=False`` keeps the ``beam_width`` most probable of all
+  continuations and extensions, the textbook rule, which constrained decoding
+  uses (TF has no constrained search to agree with). Neither is always better:
+  beam search is a heuristic, and both are exact when the beam never fills.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from model.decoding.tf_order import select_in_tf_order
 from model.vocab import BLANK, NUM_CLASSES, VOCAB, decode_batch, encode
 
-METHODS = ("greedy", "beam")
 NUM_DIGITS = NUM_CLASSES - 1
-
 
 @dataclass(frozen=True)
 class Reading:
@@ -152,79 +151,6 @@ def greedy_decode(logits: Any, lengths: Any = None) -> list[Reading]:
     return [Reading(t, float(s)) for t, s in zip(texts, scores, strict=True)]
 
 
-def beam_search_decode(
-    logits: Any,
-    lengths: Any = None,
-    beam_width: int = 10,
-    top_paths: int = 1,
-    tf_compatible: bool = True,
-) -> list[list[Reading]]:
-    """CTC prefix beam search over a batch.
-
-    Args:
-        logits: ``(batch, T, 11)`` raw model outputs.
-        lengths: ``(batch,)`` valid frames per row; frames past them are ignored.
-        beam_width: Prefixes kept per frame, ``>= 1``.
-        top_paths: Readings returned per row, ``1 <= top_paths <= beam_width``.
-        tf_compatible: True keeps the prefixes TF's decoder keeps, so the
-            strings equal ``keras.ops.ctc_decode``'s; False keeps the
-            ``beam_width`` most probable each frame (see :func:`prefix_beam_search`).
-
-    Returns:
-        Per row, up to ``top_paths`` readings, best first: fewer only where
-        fewer strings have a nonzero probability (a row of length 0 has just
-        ``Reading("", 0.0)``), where TF would raise an error.
-
-    Raises:
-        ValueError: On bad logits, lengths, beam_width or top_paths.
-    """
-    check_beam_args(beam_width, top_paths)
-    log_probs, seq_len = check_inputs(logits, lengths)
-    return [
-        prefix_beam_search(lp[:n], beam_width, top_paths, tf_compatible=tf_compatible)
-        for lp, n in zip(log_probs, seq_len.tolist(), strict=True)
-    ]
-
-
-def decode(
-    logits: Any,
-    lengths: Any = None,
-    method: str = "greedy",
-    beam_width: int = 10,
-    top_paths: int = 1,
-) -> list[list[Reading]]:
-    """The numpy twin of :func:`model.decoding.decode`: same arguments, same strings.
-
-    Args:
-        logits: ``(batch, T, 11)`` raw model outputs (not softmax probabilities).
-        lengths: ``(batch,)`` valid frames per row, each in ``[0, T]``; defaults to T.
-        method: ``"greedy"`` (best path) or ``"beam"`` (prefix beam search).
-        beam_width: Beam width for ``"beam"``, ``>= 1``.
-        top_paths: Readings per row, ``1 <= top_paths <= beam_width``; 1 for greedy.
-
-    Returns:
-        Per row, a list of :class:`Reading`, best first (see
-        :func:`beam_search_decode` for when a row gets fewer than ``top_paths``).
-
-    Raises:
-        ValueError: On a bad method, beam_width, top_paths, logits shape or lengths.
-    """
-    check_decode_args(method, beam_width, top_paths)
-    if method == "greedy":
-        return [[r] for r in greedy_decode(logits, lengths)]
-    return beam_search_decode(logits, lengths, beam_width, top_paths)
-
-
-def check_decode_args(method: str, beam_width: int, top_paths: int) -> None:
-    """Raises ValueError for an unknown method, bad beam arguments, or greedy with
-    ``top_paths != 1``; shared by this module's and ``model.decoding``'s ``decode``."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    check_beam_args(beam_width, top_paths)
-    if method == "greedy" and top_paths != 1:
-        raise ValueError(f"greedy decoding yields exactly one path, got top_paths={top_paths}")
-
-
 def check_beam_args(beam_width: int, top_paths: int) -> None:
     """Raises ValueError unless ``beam_width >= 1`` and ``1 <= top_paths <= beam_width``."""
     if beam_width < 1:
@@ -260,7 +186,7 @@ def prefix_beam_search(
         top_paths: Readings returned, ``>= 1``.
         automaton: Limits the strings searched; ``None`` searches all.
         tf_compatible: Choose the surviving prefixes the way TF's decoder does
-            (see :func:`_select_in_tf_order`), which gives the same strings as
+            (:mod:`model.decoding.tf_order`), which gives the same strings as
             ``keras.ops.ctc_decode``; otherwise keep the ``beam_width`` best of
             all continuations and extensions.
 
@@ -311,7 +237,7 @@ def prefix_beam_search(
         kept = np.logaddexp(new_pb, new_pnb)
         kept[distance[state] > left] = -np.inf
         if tf_compatible:
-            chosen = _select_in_tf_order(kept, ext, child, total, beam_width)
+            chosen = select_in_tf_order(kept, ext, child, total, beam_width)
         else:
             scores = np.concatenate([kept, np.where(child < 0, ext, -np.inf).ravel()])
             chosen = np.argsort(-scores, kind="stable")[:beam_width]
@@ -334,63 +260,6 @@ def prefix_beam_search(
         for i in order.tolist()
         if np.isfinite(total[i])
     ]
-
-
-def _select_in_tf_order(
-    kept: np.ndarray, ext: np.ndarray, child: np.ndarray, total: np.ndarray, beam_width: int
-) -> np.ndarray:
-    """Picks the surviving prefixes of one frame the way TF's beam search does.
-
-    TF's decoder (``tf.nn.ctc_beam_search_decoder``, behind
-    ``keras.ops.ctc_decode``) first re-enters every prefix of the beam with its
-    new probability, then walks the old prefixes from most to least probable
-    and their digits in order, pushing each new extension that beats the
-    lowest entry and evicting that entry. When it meets a child that was in
-    the beam but has been evicted meanwhile, it rates the child as a new
-    extension (its continuation mass forgotten); if that does not get the child
-    back in, it marks it dead, and a dead prefix whose turn comes later is not
-    extended in this frame. The textbook search would still extend it, so the
-    two can keep different prefixes, and TF may miss a more probable one.
-
-    Args:
-        kept: ``(K,)`` new log-probability of each prefix of the beam.
-        ext: ``(K, 10)`` log-probability of each one-digit extension (-inf where
-            not allowed), counting only the frame paths through its parent.
-        child: ``(K, 10)`` index of the extension in the beam, or -1.
-        total: ``(K,)`` log-probability of each prefix before this frame.
-        beam_width: Entries kept.
-
-    Returns:
-        Chosen indices: ``i < K`` keeps prefix ``i``; ``K + 10 * k + d`` is
-        prefix ``k`` extended by digit ``d``.
-    """
-    size = kept.size
-    heap = [(s, i) for i, s in enumerate(kept.tolist())]  # Lowest entry first.
-    heapq.heapify(heap)
-    # Plain lists: this loop runs per frame and numpy scalars are slow here.
-    alive = [True] * size
-    dead = [False] * size
-    children = child.tolist()
-    old_total = total.tolist()
-    for k in np.argsort(-total, kind="stable").tolist():
-        if dead[k] or old_total[k] == -math.inf:
-            continue
-        if len(heap) == beam_width and old_total[k] <= heap[0][0]:
-            continue  # No extension can beat the lowest entry.
-        for d, (score, j) in enumerate(zip(ext[k].tolist(), children[k], strict=True)):
-            if j >= 0 and alive[j]:
-                continue  # Already in the beam, its extension mass included.
-            if score > -math.inf and (len(heap) < beam_width or score > heap[0][0]):
-                key = size + NUM_DIGITS * k + d
-                if len(heap) < beam_width:
-                    heapq.heappush(heap, (score, key))
-                else:
-                    _, dropped = heapq.heapreplace(heap, (score, key))
-                    if dropped < size:
-                        alive[dropped] = False
-            elif j >= 0:
-                dead[j] = True
-    return np.array(sorted(key for score, key in heap if score > -math.inf), dtype=np.int64)
 
 
 def sequence_log_prob(log_probs: np.ndarray, text: str) -> float:

@@ -1,0 +1,154 @@
+"""Step 5 of preparing a real image: keep the connected components that form the written
+number, drop specks, shadows, neighbouring cells, printed text and underlines.
+
+Every threshold is a fraction of the image or of the number, so the rules hold at any
+resolution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A crop whose short side is below TIGHT_CROP pixels is a cell the number fills (a logbook
+# cell, a box on a form): the digits often touch its edge, and anything inside may be a
+# line's remnant or a speck (model.reading.steps.remove_background reads it the same way).
+TIGHT_CROP = 64
+# In a tight crop, a component clear of the edge is taken for a digit when it is upright
+# and spans at least this fraction of the height: counting every inner component let a
+# speck inside a cell set the number's size (docs/journal.md, meza cells).
+DIGIT_ROWS = 0.3
+# A component wider than FLAT times its height is a flat stroke (a dash, an underline), no
+# digit: the widest digit, a 0 or a 2, is about as wide as high.
+FLAT = 2.5
+# Edge-touching components dropped as not part of the number (outside a tight crop, see
+# clean_components): a blob over EDGE_BLOB of the image, or more than BIGGER times the
+# number's largest component (a shadow, the next cell); a sliver spanning FULL_SPAN of one
+# side and at most SLIVER of the other (a scan edge, a cell border); anything whose short
+# side is at most THIN of its long side (a line's remnant).
+EDGE_BLOB = 0.25
+BIGGER = 1.5
+FULL_SPAN = 0.9
+SLIVER = 0.2
+THIN = 0.1
+# A narrow stroke (at most REMNANT of its height wide) within EDGE_COLUMNS of the left or
+# right edge is a cell border's remnant beside the number.
+EDGE_COLUMNS = 0.08
+REMNANT = 0.25
+# Growing the number from its seed: a component belongs to it when it lies within BESIDE
+# band heights to the left or right, its centre within IN_BAND band heights of the band,
+# and it is at most TALLER times the band high; a flat one lower than UNDERLINE band
+# heights is an underline, not a digit.
+BESIDE = 1.5
+IN_BAND = 0.25
+TALLER = 2.0
+UNDERLINE = 0.4
+FRINGE = 2  # dilations of the kept mask: the faint anti-aliased fringe of a kept stroke
+
+
+def clean_components(ink: np.ndarray, speck_fraction: float,
+                     mask_level: float = 64) -> np.ndarray:
+    """Keep the components that form the written number and drop the rest.
+
+    Dropped: specks far smaller than the largest component; large blobs or slivers touching
+    the image border (scan margins, shadows, neighbouring cells); anything outside the band
+    of rows the number occupies (printed text, other lines); flat strokes under or through
+    that band (underlines, dashes) that are not digits.
+
+    Args:
+        ink: (h, w) float32 0..255, ink bright.
+        speck_fraction: components smaller than this fraction of the number's largest are
+            specks.
+        mask_level: ink above this level counts.
+
+    Returns:
+        ``ink`` with the dropped components set to 0, float32.
+    """
+    from scipy import ndimage
+
+    mask = ink > mask_level
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return ink
+    h, w = mask.shape
+    areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+    boxes = ndimage.find_objects(labels)
+    tight = min(h, w) < TIGHT_CROP
+    # The number's size, to tell specks and shadows: its largest component clear of the
+    # edge. In a tight crop only a digit-sized component counts, else the largest of all.
+    inner = [a for a, b in zip(areas, boxes, strict=True)
+             if not _touches(b, h, w) and (not tight or _digit_sized(b, h))]
+    largest = max(inner) if inner else areas.max()
+    candidates = []
+    for i, (area, box) in enumerate(zip(areas, boxes, strict=True), start=1):
+        bh, bw = _size(box)
+        if area < speck_fraction * largest:
+            continue
+        # A blob larger than the number that touches the edge is a shadow or the next
+        # cell, except in a tight crop, where a round digit beside a thin "1" may be
+        # larger still.
+        bigger = area > BIGGER * largest and not tight
+        if _touches(box, h, w) and (area > EDGE_BLOB * h * w or bigger or
+                                    (bh >= FULL_SPAN * h and bw <= SLIVER * w) or
+                                    (bw >= FULL_SPAN * w and bh <= SLIVER * h) or
+                                    min(bh, bw) <= THIN * max(bh, bw)):
+            continue
+        near_edge = (box[1].start < EDGE_COLUMNS * w
+                     or box[1].stop > (1 - EDGE_COLUMNS) * w)
+        if near_edge and bw <= REMNANT * bh:
+            continue
+        candidates.append((i, area, box))
+    if not candidates:
+        return np.zeros_like(ink)
+    keep = np.zeros(count + 1, bool)
+    for i in _number_band(candidates):
+        keep[i] = True
+    kept = ndimage.binary_dilation(keep[labels], iterations=FRINGE)
+    return np.where(kept, ink, 0).astype(np.float32)
+
+
+def _number_band(candidates: list) -> list[int]:
+    """The components of the number: start from the component with the most ink that is
+    not flat, then add the components beside it, row band by row band."""
+    upright = [c for c in candidates if not _flat(c[2])] or candidates
+    seed = max(upright, key=lambda c: c[1])
+    top, bottom = seed[2][0].start, seed[2][0].stop
+    left, right = seed[2][1].start, seed[2][1].stop
+    chosen = {seed[0]}
+    grown = True
+    while grown:
+        grown = False
+        band = bottom - top
+        for i, _, box in candidates:
+            if i in chosen:
+                continue
+            bh, _ = _size(box)
+            centre = (box[0].start + box[0].stop) / 2
+            beside = (box[1].start <= right + BESIDE * band
+                      and box[1].stop >= left - BESIDE * band)
+            in_band = top - IN_BAND * band <= centre <= bottom + IN_BAND * band
+            if _flat(box) and bh < UNDERLINE * band:
+                continue
+            if beside and in_band and bh <= TALLER * band:
+                chosen.add(i)
+                top, bottom = min(top, box[0].start), max(bottom, box[0].stop)
+                left, right = min(left, box[1].start), max(right, box[1].stop)
+                grown = True
+    return sorted(chosen)
+
+
+def _size(box) -> tuple[int, int]:
+    return box[0].stop - box[0].start, box[1].stop - box[1].start
+
+
+def _flat(box) -> bool:
+    bh, bw = _size(box)
+    return bw >= FLAT * bh
+
+
+def _digit_sized(box, h: int) -> bool:
+    bh, bw = _size(box)
+    return bw < FLAT * bh and bh >= DIGIT_ROWS * h
+
+
+def _touches(box, h: int, w: int) -> bool:
+    return box[0].start == 0 or box[1].start == 0 or box[0].stop == h or box[1].stop == w

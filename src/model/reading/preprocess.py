@@ -1,0 +1,222 @@
+"""Turning a real image of a handwritten number into what the network was trained on.
+
+The network learned from MNIST sequences: white ink on a black background, the digits
+about 20 pixels high in a 28-pixel row (MNIST fits each digit in a 20x20 box), strokes 2 to
+3 pixels wide, nothing else in the picture. A scan or photo differs in every one of these,
+so ``prepare`` maps one onto the other, step by step (``model.reading.steps`` and
+``model.reading.components`` hold the steps):
+
+1. grayscale (``model.reading.images``), then polarity: ink becomes bright whatever the paper;
+2. background normalisation: a smooth estimate of the paper (shading, tone, a photo's
+   uneven light) is subtracted;
+3. contrast normalisation: faint pencil and black marker both end at full strength;
+4. ruling lines and table borders removed;
+5. specks and blobs touching the edge dropped, the number's components kept;
+6. crop to the ink; optional slant and skew correction;
+7. resize so the rows holding the middle 80% of the ink are ``band_height`` pixels high in
+   a ``height`` row (the training sequences' proportions), keeping the aspect, with a
+   ``margin``;
+8. thin strokes thickened toward MNIST's width.
+
+``as_generated`` is the short path for images that already look like the training
+sequences: polarity and height only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.reading.components import clean_components
+from model.reading.images import ImageError
+from model.reading.steps import (
+    deskew,
+    deslant,
+    fit_height,
+    ink_box,
+    normalise_contrast,
+    normalise_stroke,
+    remove_background,
+    remove_lines,
+    to_ink,
+)
+
+CLEAN = {"stage": "clean"}  # read by steps 3 to 6
+FIT = {"stage": "fit"}  # read by steps 7 and 8 only: ways that differ only here share 1-6
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """How real images are normalised (chosen on the real folders' tune halves, see
+    docs/reading.md). Each field says which steps read it (``stage``): ways of preparing
+    that differ only in fit fields share the cleaning (``prepare_ways``)."""
+
+    height: int = field(default=28, metadata=FIT)  # The model's input height.
+    # MNIST's digits fill a 20x20 box centred in 28x28.
+    ink_height: int = field(default=20, metadata=FIT)
+    # Scale by the rows holding the middle 80% of the ink (10th to 90th percentile of its
+    # mass): 16 pixels in the training sequences (median over 500 test images of each
+    # generated dataset), and robust to a flag, a tail or a stray mark. Their full extent is
+    # 25 pixels, not ink_height, because of jitter and wander; 0 uses ink_height instead.
+    band_height: float = field(default=16.0, metadata=FIT)
+    # Ink (after contrast normalisation, 0..255) that counts for components and lines.
+    mask_level: float = field(default=64.0, metadata=CLEAN)
+    # A vertical border: a straight run of ink near the left or right edge longer than this
+    # fraction of the image height.
+    border_fraction: float = field(default=0.6, metadata=CLEAN)
+    # Columns of background left and right of the ink, as in training.
+    margin: int = field(default=2, metadata=FIT)
+    # Ink weaker than this fraction of the strongest ink (after background removal) is noise.
+    floor: float = field(default=0.18, metadata=CLEAN)
+    # A ruling line or border: a straight run of ink longer than this fraction of the image.
+    line_fraction: float = field(default=0.6, metadata=CLEAN)
+    # Components smaller than this fraction of the largest one are specks (dots, dust).
+    speck_fraction: float = field(default=0.06, metadata=CLEAN)
+    # Stroke width as 2x the mean distance of ink pixels to the background, in the model's
+    # input: MNIST digits measure 2.1-2.9 (10th-90th percentile), median 2.45.
+    stroke: float = field(default=2.45, metadata=FIT)
+    # Shear upright; MNIST keeps its writers' slant, so off by default.
+    deslant: bool = field(default=False, metadata=CLEAN)
+    # Rotate a tilted baseline level (images at least twice as wide as high): neutral on
+    # short numbers, a clear gain on tilted long ones.
+    deskew: bool = field(default=True, metadata=CLEAN)
+
+    def cleaning(self) -> tuple:
+        """The values steps 3 to 6 read: equal for two configs that clean alike."""
+        return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                     if f.metadata["stage"] == "clean")
+
+
+# Reading prepares each image these ways (PrepConfig overrides) and keeps the reading the
+# model is surest of (model.reading.reader.most_confident). The contrast floor drops faint
+# strokes along with the noise: some images read right only with it, some only without.
+# The scale is the other guess that goes wrong (a flag, a tail or a stray mark moves the
+# ink's middle rows): each floor is also tried with the ink band 10% lower and 10% higher.
+# docs/journal.md has the measurements behind each way.
+READ_VARIANTS: tuple[dict, ...] = (
+    {}, {"floor": 0.0},
+    {"band_height": 14.5}, {"band_height": 14.5, "floor": 0.0},
+    {"band_height": 17.5}, {"band_height": 17.5, "floor": 0.0},
+)
+AS_GENERATED_MIN_WIDTH = 8  # a generated image scaled to the model's height stays this wide
+
+
+def read_variants(cfg: PrepConfig) -> list[PrepConfig]:
+    """The ways reading prepares an image (READ_VARIANTS on top of ``cfg``), ``cfg`` first."""
+    return [dataclasses.replace(cfg, **change) for change in READ_VARIANTS]
+
+
+@dataclass
+class Prepared:
+    """The network's input for one image, and the intermediate steps for --debug-dir."""
+
+    image: np.ndarray  # (height, width) uint8, white ink on black
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def as_generated(gray: np.ndarray, height: int = 28, name: str = "image") -> Prepared:
+    """An image already in the training sequences' look (``digits.sequence_generator``'s
+    output, or ``--debug-dir``'s model input): polarity made white-on-black and the height
+    scaled to ``height``, nothing else. ``prepare`` is tuned for scans and photos and loses
+    faint strokes of such images.
+
+    Raises:
+        ImageError: the image holds no ink.
+    """
+    from PIL import Image
+
+    ink = to_ink(gray)
+    if float(ink.max()) - float(ink.min()) < 1:
+        raise ImageError(f"{name} has no ink (a blank page?)")
+    if ink.shape[0] != height:
+        width = max(AS_GENERATED_MIN_WIDTH, round(ink.shape[1] * height / ink.shape[0]))
+        ink = np.asarray(Image.fromarray(ink, mode="F").resize((width, height),
+                                                               Image.BILINEAR))
+    return Prepared(np.clip(np.rint(ink), 0, 255).astype(np.uint8))
+
+
+def prepare(gray: np.ndarray, cfg: PrepConfig = PrepConfig(), name: str = "image",
+            keep_steps: bool = False) -> Prepared:
+    """A grayscale image (h, w) float32 0..255 -> the network's input (see module doc).
+
+    Raises:
+        ImageError: the image holds no ink once the paper is removed.
+    """
+    return prepare_ways(gray, [cfg], name, keep_steps)[0]
+
+
+def prepare_ways(gray: np.ndarray, cfgs: list[PrepConfig], name: str = "image",
+                 keep_steps: bool = False) -> list[Prepared | None]:
+    """``prepare`` for each of ``cfgs``, cleaning the image once per distinct cleaning
+    setting (``PrepConfig.cleaning``). ``keep_steps`` keeps the first way's steps.
+
+    Returns:
+        One Prepared per config; None for a later one that finds no ink.
+
+    Raises:
+        ImageError: the first config finds no ink.
+    """
+    first_steps: dict[str, np.ndarray] | None = {} if keep_steps else None
+    base = _remove_paper(gray, first_steps)  # steps 1 and 2 read no setting: done once
+    cleaned: dict[tuple, np.ndarray | ImageError] = {}
+    out: list[Prepared | None] = []
+    for n, cfg in enumerate(cfgs):
+        steps = first_steps if n == 0 else None
+        key = cfg.cleaning()
+        if key not in cleaned:
+            try:
+                cleaned[key] = _clean(base, cfg, name, steps)
+            except ImageError as e:
+                cleaned[key] = e
+        ink = cleaned[key]
+        if isinstance(ink, ImageError):
+            if n == 0:
+                raise ink
+            out.append(None)
+            continue
+        out.append(Prepared(_fit(ink, cfg, steps), steps or {}))
+    return out
+
+
+def _step(steps: dict | None, label: str, image: np.ndarray) -> np.ndarray:
+    if steps is not None:
+        steps[label] = np.clip(image, 0, 255).astype(np.uint8)
+    return image
+
+
+def _remove_paper(gray: np.ndarray, steps: dict | None) -> np.ndarray:
+    """Steps 1 and 2 of the module doc: ink made bright, the paper subtracted."""
+    ink = _step(steps, "1_ink", to_ink(gray))
+    return _step(steps, "2_background", remove_background(ink))
+
+
+def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> np.ndarray:
+    """Steps 3 to 6 of the module doc on ``_remove_paper``'s output: the ink alone,
+    cropped, float32. Reads only the clean fields of ``cfg``."""
+    ink = _step(steps, "3_contrast", normalise_contrast(base, cfg.floor))
+    ink = _step(steps, "4_lines", remove_lines(ink, cfg.line_fraction, cfg.border_fraction,
+                                              cfg.mask_level))
+    ink = _step(steps, "5_components", clean_components(ink, cfg.speck_fraction,
+                                                        cfg.mask_level))
+    box = ink_box(ink)
+    if box is None:
+        raise ImageError(f"{name} has no ink (a blank page?)")
+    ink = ink[box]
+    if cfg.deskew:
+        ink = deskew(ink)
+    if cfg.deslant:
+        ink = deslant(ink)
+    box = ink_box(ink)
+    if box is None:
+        raise ImageError(f"{name} has no ink (a blank page?)")
+    return _step(steps, "6_crop", ink[box])
+
+
+def _fit(ink: np.ndarray, cfg: PrepConfig, steps: dict | None) -> np.ndarray:
+    """Steps 7 and 8: scale into the model's row, thicken thin strokes; uint8."""
+    image = _step(steps, "7_resized", fit_height(ink, cfg))
+    if cfg.stroke > 0:
+        image = normalise_stroke(image, cfg.stroke)
+    return _step(steps, "8_model_input", image)

@@ -1,0 +1,195 @@
+"""Reading image files: prepare each the ways reading tries, run the model once on all of
+them, and keep per image the reading the model is surest of.
+
+``model.read`` (the command), ``model.serve`` and ``bench/real.py`` read through here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from digits.errors import DataError
+
+
+@dataclass
+class Result:
+    """One image's reading, or its error."""
+
+    path: str
+    text: str | None = None
+    confidence: float | None = None
+    alternatives: list[tuple[str, float]] | None = None
+    error: str | None = None
+    # What the model saw: (height, width) uint8, white ink on black (model.serve shows it).
+    image: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"image": self.path, "error": self.error}
+        return {"image": self.path, "text": self.text, "confidence": self.confidence,
+                "alternatives": [{"text": t, "confidence": c} for t, c in self.alternatives]}
+
+
+def make_constraint(args):
+    """The Constraint the flags ask for, or None when none is given."""
+    from model.decoding.constraints import Constraint
+
+    given = {k: getattr(args, k) for k in ("length", "min_length", "max_length", "pattern",
+                                            "allow")}
+    if all(v is None for v in given.values()):
+        return None
+    try:
+        return Constraint(**given)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+
+
+def save_steps(debug_dir: Path, path: str, steps: dict) -> None:
+    from PIL import Image
+
+    stem = Path(path).stem
+    debug_dir.mkdir(parents=True, exist_ok=True)
+    for label, image in steps.items():
+        Image.fromarray(image).save(debug_dir / f"{stem}.{label}.png")
+
+
+def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
+                 generated: bool = False, first_way_only: bool = False) -> list:
+    """The image prepared each way reading tries (``model.reading.preprocess.read_variants``;
+    one way for ``generated`` images, or with ``first_way_only``), as ``Prepared``, None
+    where a further way finds no ink.
+
+    Raises:
+        ImageError: the first way, the default, finds no ink: the image's own error.
+    """
+    from model.reading.preprocess import as_generated, read_variants
+    from model.reading.preprocess import prepare_ways as prepare_each
+
+    if generated:
+        return [as_generated(gray, prep.height, name)]
+    ways = read_variants(prep)
+    return prepare_each(gray, ways[:1] if first_way_only else ways, name, keep_steps)
+
+
+def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, list]]:
+    """Per image, the readings of the way whose best reading the model is surest of.
+
+    Args:
+        per_way: ``per_way[w][i]``: image i's readings (best first) when prepared the w-th
+            way; None or [] where that way gave none.
+
+    Returns:
+        ``(w, readings)`` per image; ``(0, [])`` where no way gave a reading. Ties go to
+        the earlier way.
+    """
+    chosen = []
+    for i in range(len(per_way[0])):
+        best_way, best = 0, []
+        for w, readings in enumerate(column[i] for column in per_way):
+            if readings and (not best or readings[0].score > best[0].score):
+                best_way, best = w, readings
+        chosen.append((best_way, best))
+    return chosen
+
+
+def read_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
+              batch: int = 64) -> dict[str, list[tuple[int, list]]]:
+    """Run the model on every way each image was prepared, once, and keep per image the
+    way whose best reading the model is surest of, for each decoder.
+
+    Args:
+        ways: ``ways[i][w]``: image i prepared the w-th way, (height, width) uint8; None
+            where that way, or the whole image (``ways[i]``), gave nothing.
+        decoders: name -> ``f(logits, lengths)`` returning readings per row, best first
+            (``model.decoding.ctc.decode``, ``model.decoding.constraints.constrained_decode``).
+        batch: images per model call.
+
+    Returns:
+        name -> ``(w, readings)`` per image, as ``most_confident`` gives it.
+    """
+    import numpy as np
+
+    from model.inputs.datasets import pad_images
+
+    per_way: dict[str, list] = {name: [] for name in decoders}
+    for w in range(max((len(each) for each in ways if each), default=0)):
+        columns: dict[str, list] = {name: [None] * len(ways) for name in decoders}
+        which = [i for i, each in enumerate(ways) if each and each[w] is not None]
+        for start in range(0, len(which), batch):
+            chunk = which[start:start + batch]
+            images = [ways[i][w] for i in chunk]
+            logits = np.asarray(model(pad_images(images, np.float32), training=False))
+            lengths = [net.time_steps(im.shape[1]) for im in images]
+            for name, decode in decoders.items():
+                for i, readings in zip(chunk, decode(logits, lengths), strict=True):
+                    columns[name][i] = readings
+        for name in decoders:
+            per_way[name].append(columns[name])
+    return {name: most_confident(columns) if columns else [(0, [])] * len(ways)
+            for name, columns in per_way.items()}
+
+
+def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constraint=None,
+                top_k: int = 1, beam_width: int = 10, debug_dir: Path | None = None, prep=None,
+                names: Sequence[str] | None = None, generated: bool = False) -> list[Result]:
+    """Preprocess each image the ways reading tries, run the model on all of them, and
+    keep per image the reading the model is surest of.
+
+    Args:
+        paths: image files, or their bytes (an upload to model.serve).
+        names: what each Result calls its image (default: the path as given).
+        generated: the images look like the training sequences already: only polarity
+            and height are fixed (``model.reading.preprocess.as_generated``), not ``prepare``.
+
+    Returns:
+        One Result per path, in order, with the model's input image for the kept reading;
+        unreadable images carry their error.
+    """
+    from model.reading.images import open_gray
+    from model.reading.preprocess import PrepConfig
+
+    prep = prep or PrepConfig(height=net.height)
+    names = [str(p) for p in paths] if names is None else list(names)
+    results = [Result(name) for name in names]
+    ready: list[tuple[int, list]] = []
+    for i, (source, name) in enumerate(zip(paths, names, strict=True)):
+        try:
+            ways = prepare_ways(open_gray(source), prep, name, debug_dir is not None,
+                                generated)
+        except DataError as e:
+            results[i].error = str(e)
+            continue
+        if debug_dir is not None:
+            save_steps(debug_dir, name, ways[0].steps)
+        ready.append((i, [w.image if w is not None else None for w in ways]))
+    if constraint is not None:
+        from model.decoding.constraints import constrained_decode
+
+        def decode(logits, lengths):
+            return constrained_decode(logits, constraint, lengths, beam_width, top_k)
+    else:
+        from model.decoding import decode as ctc_decode
+
+        def decode(logits, lengths):
+            return ctc_decode(logits, lengths, "beam", beam_width, top_k)
+    chosen = read_ways([ways for _, ways in ready], model, net, {"read": decode})["read"]
+    for (i, ways), (w, found) in zip(ready, chosen, strict=True):
+        results[i].image = ways[w]
+        if debug_dir is not None:
+            from PIL import Image
+
+            debug_dir.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(ways[w]).save(debug_dir / f"{Path(names[i]).stem}.9_read.png")
+        if not found:
+            results[i].error = (f"{names[i]}: no reading satisfies the constraint "
+                                f"({constraint.describe()})")
+            continue
+        results[i].text = found[0].text
+        results[i].confidence = float(f"{math.exp(found[0].score):.4g}")
+        results[i].alternatives = [(r.text, float(f"{math.exp(r.score):.4g}")) for r in found]
+    return results

@@ -1,0 +1,244 @@
+"""The steps of preparing a real image, each a plain numpy function on float32 arrays
+(ink bright, 0..255), so that each is easy to test alone. ``model.reading.preprocess``
+chains them; its docstring says why each step is there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.reading.components import TIGHT_CROP
+
+# Polarity: percentiles that stand for the darkest and lightest pixels, not a lone speck.
+POLARITY_PERCENTILES = (1, 50, 99)
+# The paper is smooth: it is estimated on a copy at most BACKGROUND_SIDE pixels on its long
+# side, with a window of BACKGROUND_WINDOW of the short side, wide enough that strokes do
+# not count as paper.
+BACKGROUND_SIDE = 96
+BACKGROUND_WINDOW = 0.5
+# In a tight crop (TIGHT_CROP) any window is mostly strokes in places, and a median would
+# take them for paper and subtract them: a low percentile stays on the paper, while the
+# median is right for larger scans (docs/journal.md).
+TIGHT_PERCENTILE = 25
+CONTRAST_TOP = 99  # percentile of the ink that becomes full strength: a speck cannot set it
+MIN_LINE_SIDE = 8  # images narrower or lower than this have no room for a ruling line
+MIN_RUN = 3  # the shortest straight run that counts as a line
+# A vertical border counts only within this fraction of the width from the left or right
+# edge: a tall digit ("1") can span the height of a tight crop.
+BORDER_BAND = 1 / 6
+BOX_LEVEL = 32  # ink above this level bounds the crop
+SLANT_LEVEL = 64  # ink above this level measures the slant
+MIN_SLANT_PIXELS = 10  # fewer ink pixels give no reliable slant
+MAX_SLANT = 0.6  # the strongest shear applied: about 31 degrees
+MIN_SKEW_COLUMNS = 8  # fewer inked columns give no reliable baseline
+SKEW_DEGREES = (2, 20)  # tilts below are noise, above are not a baseline's tilt
+BAND = (0.1, 0.9)  # the ink band: the rows between these fractions of the ink's mass
+# MNIST's geometry: digits in a 28-pixel row. PrepConfig's sizes are given for that row and
+# scaled to the model's height.
+REFERENCE_HEIGHT = 28
+# Downscaling averages thin strokes into grey: after the strongest ink is brought back to
+# 255, the rest is brightened by this factor, so that strokes keep MNIST's solid look.
+BRIGHTEN = 1.15
+STROKE_LEVEL = 127  # ink above this level is stroke when measuring its width
+MAX_DILATIONS = 2  # stroke thickening stops after two 3x3 grey dilations
+
+
+def to_ink(gray: np.ndarray) -> np.ndarray:
+    """Polarity: the paper is the majority of pixels, so the side of the median with the
+    longer tail is the ink. Returns ink bright (high values), float32 0..255."""
+    lo, med, hi = np.percentile(gray, POLARITY_PERCENTILES)
+    dark_ink = (med - lo) > (hi - med)  # the tail below the paper is longer: dark ink
+    return (255.0 - gray if dark_ink else gray).astype(np.float32)
+
+
+def remove_background(ink: np.ndarray) -> np.ndarray:
+    """Subtract a smooth estimate of the paper: a large median filter over a downsampled
+    copy, wide enough that strokes do not count as background (a low percentile in a
+    tight crop, see TIGHT_PERCENTILE)."""
+    from scipy import ndimage
+
+    h, w = ink.shape
+    scale = min(1.0, BACKGROUND_SIDE / max(h, w))
+    small = ink if scale == 1.0 else ndimage.zoom(ink, scale, order=1)
+    size = max(3, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
+    if min(h, w) < TIGHT_CROP:
+        background = ndimage.percentile_filter(small, TIGHT_PERCENTILE, size=size,
+                                               mode="nearest")
+    else:
+        background = ndimage.median_filter(small, size=size, mode="nearest")
+    if scale != 1.0:
+        zoom = (h / background.shape[0], w / background.shape[1])
+        background = ndimage.zoom(background, zoom, order=1)[:h, :w]
+        if background.shape != ink.shape:  # rounding: pad the last row/column
+            background = np.pad(background, ((0, h - background.shape[0]),
+                                             (0, w - background.shape[1])), mode="edge")
+    return np.clip(ink - background, 0, None)
+
+
+def normalise_contrast(ink: np.ndarray, floor: float) -> np.ndarray:
+    """Scale the strong ink to 255 and drop what is weaker than ``floor`` of it."""
+    positive = ink[ink > 0]
+    if positive.size == 0:
+        return np.zeros_like(ink)
+    top = float(np.percentile(positive, CONTRAST_TOP))
+    if top <= 0:
+        return np.zeros_like(ink)
+    out = ink / top
+    out = np.clip((out - floor) / (1 - floor), 0, 1)
+    return out * 255
+
+
+def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
+                 mask_level: float = 64) -> np.ndarray:
+    """Erase straight horizontal and vertical runs of ink longer than ``fraction`` of the
+    image: ruling lines, underlines, table borders and scan edges."""
+    from scipy import ndimage
+
+    mask = ink > mask_level
+    h, w = mask.shape
+    lines = np.zeros_like(mask)
+    if w >= MIN_LINE_SIDE:
+        run = max(MIN_RUN, int(w * fraction))
+        lines |= ndimage.binary_opening(mask, structure=np.ones((1, run), bool))
+    if h >= MIN_LINE_SIDE:
+        run = max(MIN_RUN, int(h * border_fraction))
+        vertical = ndimage.binary_opening(mask, structure=np.ones((run, 1), bool))
+        edge = np.zeros_like(mask)
+        band = max(1, int(w * BORDER_BAND))
+        edge[:, :band] = edge[:, -band:] = True
+        lines |= vertical & edge
+    if not lines.any():
+        return ink
+    # The line's faint anti-aliased fringe stays; the contrast floor removed most of it.
+    out = ink.copy()
+    out[lines] = 0
+    return out
+
+
+def ink_box(ink: np.ndarray, threshold: float = BOX_LEVEL) -> tuple[slice, slice] | None:
+    """Rows and columns that hold ink, or None for an image without ink."""
+    rows = np.flatnonzero((ink > threshold).any(axis=1))
+    cols = np.flatnonzero((ink > threshold).any(axis=0))
+    if rows.size == 0:
+        return None
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def deslant(ink: np.ndarray) -> np.ndarray:
+    """Shear the ink so its strokes stand upright (second-moment slant, at most
+    MAX_SLANT)."""
+    ys, xs = np.nonzero(ink > SLANT_LEVEL)
+    if ys.size < MIN_SLANT_PIXELS:
+        return ink
+    weights = ink[ys, xs]
+    my, mx = np.average(ys, weights=weights), np.average(xs, weights=weights)
+    var_y = np.average((ys - my) ** 2, weights=weights)
+    if var_y <= 0:
+        return ink
+    slant = float(np.clip(np.average((xs - mx) * (ys - my), weights=weights) / var_y,
+                          -MAX_SLANT, MAX_SLANT))
+    return _shear(ink, slant, my)
+
+
+def _shear(ink: np.ndarray, slant: float, centre_row: float) -> np.ndarray:
+    from scipy import ndimage
+
+    h, w = ink.shape
+    pad = int(np.ceil(abs(slant) * h)) + 1
+    wide = np.pad(ink, ((0, 0), (pad, pad)))
+    # Output (r, c) samples input (r, c + slant * (r - centre)): x' = x - slant * (y - centre).
+    matrix = np.array([[1.0, 0.0], [slant, 1.0]])
+    offset = np.array([0.0, -slant * centre_row])
+    return ndimage.affine_transform(wide, matrix, offset=offset, order=1)
+
+
+def deskew(ink: np.ndarray) -> np.ndarray:
+    """Rotate a tilted line of digits level: the slope of the ink's centre row across
+    columns, when the image is at least twice as wide as high and the tilt lies within
+    SKEW_DEGREES."""
+    from scipy import ndimage
+
+    h, w = ink.shape
+    if w < 2 * h:
+        return ink
+    mass = ink.sum(axis=0)
+    cols = np.flatnonzero(mass > 0)
+    if cols.size < MIN_SKEW_COLUMNS:
+        return ink
+    centre = (ink[:, cols] * np.arange(h)[:, None]).sum(axis=0) / mass[cols]
+    slope = np.polyfit(cols, centre, 1, w=np.sqrt(mass[cols]))[0]
+    angle = float(np.degrees(np.arctan(slope)))
+    if not SKEW_DEGREES[0] <= abs(angle) <= SKEW_DEGREES[1]:
+        return ink
+    return ndimage.rotate(ink, angle, reshape=True, order=1)
+
+
+def ink_band(ink: np.ndarray) -> tuple[float, float]:
+    """(first, last) row of the middle of the ink's mass (BAND), fractional."""
+    mass = ink.sum(axis=1, dtype=np.float64)
+    cum = np.cumsum(mass) / max(mass.sum(), 1e-9)
+    return float(np.searchsorted(cum, BAND[0])), float(np.searchsorted(cum, BAND[1]))
+
+
+def fit_height(ink: np.ndarray, cfg) -> np.ndarray:
+    """Scale the cropped ink so its middle rows are ``cfg.band_height`` pixels high (or its
+    whole extent ``cfg.ink_height``), within a ``cfg.height`` row, with ``cfg.margin``
+    columns either side (``cfg``: a ``model.reading.preprocess.PrepConfig``). Returns
+    uint8."""
+    from PIL import Image
+
+    h, w = ink.shape
+    if cfg.band_height > 0:
+        first, last = ink_band(ink)
+        scale = cfg.band_height * cfg.height / REFERENCE_HEIGHT / max(last - first + 1, 1.0)
+        scale = min(scale, (cfg.height - 1) / h)  # the whole extent must still fit
+    else:
+        scale = cfg.ink_height * cfg.height / REFERENCE_HEIGHT / h
+    new_w = max(1, round(w * scale))
+    new_h = max(1, round(h * scale))
+    resized = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(
+        (new_w, new_h), Image.BILINEAR if scale >= 1 else Image.BOX))
+    top = float(resized.max())
+    if top > 0:
+        resized = resized * (255.0 / max(top, 1e-3))
+        resized = np.clip(resized * BRIGHTEN, 0, 255)
+    top_pad = (cfg.height - new_h) // 2
+    if cfg.band_height > 0:  # the band's middle on the row's middle, the ink inside the row
+        middle = (first + last + 1) / 2 * new_h / h
+        top_pad = int(np.clip(round(cfg.height / 2 - middle), 0, cfg.height - new_h))
+    out = np.zeros((cfg.height, new_w + 2 * cfg.margin), np.float32)
+    out[top_pad:top_pad + new_h, cfg.margin:cfg.margin + new_w] = resized[:cfg.height]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def stroke_width(image: np.ndarray) -> float:
+    """2x the mean distance from an ink pixel (> STROKE_LEVEL) to the background; 0
+    without ink."""
+    from scipy import ndimage
+
+    mask = image > STROKE_LEVEL
+    if not mask.any():
+        return 0.0
+    return float(2 * ndimage.distance_transform_edt(mask)[mask].mean())
+
+
+def normalise_stroke(image: np.ndarray, target: float) -> np.ndarray:
+    """Thicken thin pen strokes toward MNIST's width with grey dilations (at most
+    MAX_DILATIONS), blending the last one so the width lands near ``target``; thick
+    strokes stay."""
+    from scipy import ndimage
+
+    out = image.astype(np.float32)
+    for _ in range(MAX_DILATIONS):
+        width = stroke_width(out)
+        if width == 0 or width >= target:
+            break
+        grown = ndimage.grey_dilation(out, footprint=np.ones((3, 3), bool))
+        grown_width = stroke_width(grown)
+        if grown_width <= target or grown_width <= width:
+            out = grown
+            continue
+        t = (target - width) / (grown_width - width)
+        out = out + t * (grown - out)
+        break
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -1,0 +1,338 @@
+"""The web app behind ``python -m model.serve``: the demo page, ``POST /api/read`` and
+``GET /api/info``, each request read by one run's model loaded once (:class:`Reader`).
+
+The request forms, options, answers and error statuses are described in
+:mod:`model.serve`'s docstring, the command's help.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from digits.errors import DataError
+
+MAX_BODY = 5 * 1024 * 1024  # 5 MiB: a phone photo as JPEG; base64 in JSON carries 3.75 MiB.
+DEFAULT_TOP_K = 5  # Alternatives the page lists: enough to see what else was likely.
+MAX_PATTERN = 1000  # Characters; a digit-string pattern longer than this is an attack.
+INT_OPTIONS = ("length", "min_length", "max_length", "top_k")
+TEXT_OPTIONS = ("pattern", "allow")
+RAW_TYPES = ("application/octet-stream",)  # besides every image/* type
+STATIC = Path(__file__).with_name("static")
+# The page loads only its own script and style, and shows images from data: and blob: URLs.
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+               "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+log = logging.getLogger("model.serve")
+
+
+class ApiError(Exception):
+    """A request the API refuses: an HTTP status and a one-line message for the client."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Reader:
+    """One run's model, loaded once, reading one image per call through model.read.
+
+    Args:
+        run: a finished run directory.
+        beam_width: prefix beam width, also the most alternatives a request may ask for.
+    """
+
+    def __init__(self, run: Path, beam_width: int = 10):
+        from model.runs import load_run
+
+        self.run = Path(run)
+        self.model, self.net, _ = load_run(self.run)
+        self.beam_width = beam_width
+        self.parameters = int(self.model.count_params())
+        self._compiled = compiled(self.model)
+
+    def __call__(self, x, training: bool = False):
+        """The model as model.read.read_images calls it, run as one traced graph."""
+        return self._compiled(x)
+
+    def read(self, data: bytes, name: str, options: Mapping[str, Any]) -> dict:
+        """Read one image's bytes under the given options.
+
+        Args:
+            data: the image file's bytes.
+            name: what error messages call the image.
+            options: from ``parse_options``.
+
+        Returns:
+            The API's JSON answer as a dict.
+
+        Raises:
+            ApiError: 400 for a bad constraint, 422 for an unreadable image or no reading.
+        """
+        from model.reading.reader import make_constraint, read_images
+
+        started = time.perf_counter()
+        top_k = options.get("top_k", min(DEFAULT_TOP_K, self.beam_width))
+        if not 1 <= top_k <= self.beam_width:
+            raise ApiError(400, f"top_k must be between 1 and {self.beam_width}, got {top_k}")
+        constraint_args = SimpleNamespace(**{k: options.get(k) for k in
+                                             ("length", "min_length", "max_length", "pattern",
+                                              "allow")})
+        try:
+            constraint = make_constraint(constraint_args)
+        except DataError as e:
+            raise ApiError(400, str(e)) from None
+        result = read_images([data], self, self.net, constraint, top_k, self.beam_width,
+                             names=[name])[0]
+        if result.error is not None:
+            raise ApiError(422, result.error)
+        return {
+            "text": result.text,
+            "confidence": result.confidence,
+            "alternatives": [{"text": t, "confidence": c} for t, c in result.alternatives],
+            "image": png_data_url(result.image),
+            "constraint": constraint.describe() if constraint else "any digit string",
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+
+    def info(self) -> dict:
+        return {"run": self.run.name, "path": str(self.run), "parameters": self.parameters,
+                "height": self.net.height, "beam_width": self.beam_width,
+                "default_top_k": min(DEFAULT_TOP_K, self.beam_width), "max_body": MAX_BODY}
+
+
+def compiled(model):
+    """The model traced once for any batch and width: an eager Keras call of this small
+    model costs tens of milliseconds of Python, the graph a few (bench/infer.py)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, model.input_shape[1], None, 1), tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+
+def png_data_url(image) -> str:
+    """A uint8 (height, width) array as a ``data:image/png;base64,...`` URL."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def parse_options(fields: Mapping[str, Any]) -> dict:
+    """Check the request's options: whole numbers, strings, no unknown names.
+
+    Args:
+        fields: name -> value, from a form, a query string or a JSON object.
+
+    Returns:
+        The given options only, numbers as int; empty values count as not given.
+
+    Raises:
+        ApiError: 400 naming the first bad option.
+    """
+    known = INT_OPTIONS + TEXT_OPTIONS
+    options: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in known:
+            raise ApiError(400, f"unknown option {name!r} (known: {', '.join(known)})")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if name in INT_OPTIONS:
+            options[name] = _whole_number(name, value)
+        elif not isinstance(value, str):
+            raise ApiError(400, f"{name} must be a string, got {_describe(value)}")
+        elif name == "pattern" and len(value) > MAX_PATTERN:
+            raise ApiError(400, f"pattern is {len(value)} characters, over {MAX_PATTERN}")
+        else:
+            options[name] = value.strip() if name == "allow" else value
+    return options
+
+
+def _whole_number(name: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value >= 0 and math.isfinite(value):
+        return int(value)
+    raise ApiError(400, f"{name} must be a whole number of at least 0, got {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _merge(query: Mapping[str, str], body: Mapping[str, Any]) -> dict:
+    both = sorted(set(query) & set(body))
+    if both:
+        raise ApiError(400, f"option {both[0]!r} given both in the query and the body")
+    return {**query, **body}
+
+
+async def _image_and_fields(request) -> tuple[bytes, str, dict]:
+    """The image bytes, its name and the option fields, from any of the three forms."""
+    from starlette.datastructures import UploadFile
+
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    query = dict(request.query_params)
+    if len(query) != len(request.query_params.multi_items()):
+        raise ApiError(400, "an option is given more than once in the query")
+    if media == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=20) as form:
+            image = form.get("image")
+            if not isinstance(image, UploadFile):
+                raise ApiError(400, "multipart upload without a file part named 'image'")
+            fields = {}
+            for key, value in form.multi_items():
+                if key == "image":
+                    continue
+                if key in fields or not isinstance(value, str):
+                    raise ApiError(400, f"form field {key!r} must be one text value")
+                fields[key] = value
+            return await image.read(), image.filename or "upload", _merge(query, fields)
+    if media == "application/json":
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ApiError(400, f"malformed JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the JSON body must be an object with an 'image' member")
+        encoded = body.pop("image", None)
+        if not isinstance(encoded, str):
+            raise ApiError(400, "'image' must be a string: base64 or a data: URL")
+        if encoded.startswith("data:"):
+            header, _, encoded = encoded.partition(",")
+            if not header.endswith(";base64"):
+                raise ApiError(400, "a data: URL image must be base64-encoded")
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "'image' is not valid base64") from None
+        return data, "image", _merge(query, body)
+    if media.startswith("image/") or media in RAW_TYPES:
+        return await request.body(), "image", query
+    shown = media or "none"
+    raise ApiError(415, f"content type {shown} is not accepted: send multipart/form-data, "
+                        "application/json, or the image itself as image/*")
+
+
+class LimitBody:
+    """ASGI middleware refusing request bodies over ``limit`` bytes with 413: at once when
+    Content-Length says so, else as soon as the streamed (chunked) body passes the limit."""
+
+    def __init__(self, app, limit: int = MAX_BODY):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await error_response(413, self._message())(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise ApiError(413, self._message())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _message(self) -> str:
+        return f"the request body is over the {self.limit / 2**20:g} MiB limit"
+
+
+def error_response(status: int, message: str):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(run: Path, beam_width: int = 10, threads: int = 2):
+    """The Starlette app serving one run: the page, its static files and the JSON API.
+
+    Args:
+        run: a finished run directory, loaded now.
+        beam_width: prefix beam width for every request.
+        threads: images read at once; more requests wait their turn.
+
+    Raises:
+        DataError: the run cannot be loaded.
+    """
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+    from starlette.responses import FileResponse, JSONResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    reader = Reader(run, beam_width)
+    limiter = anyio.CapacityLimiter(threads)
+    warm_up(reader)
+
+    async def page(request):
+        return FileResponse(STATIC / "index.html", headers={
+            "Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"})
+
+    async def info(request):
+        return JSONResponse(reader.info())
+
+    async def read(request):
+        data, name, fields = await _image_and_fields(request)
+        if not data:
+            raise ApiError(400, "the image is empty")
+        options = parse_options(fields)
+        answer = await anyio.to_thread.run_sync(reader.read, data, name, options,
+                                                limiter=limiter)
+        return JSONResponse(answer)
+
+    async def api_error(request, exc: ApiError):
+        return error_response(exc.status, exc.message)
+
+    async def http_error(request, exc: HTTPException):
+        return error_response(exc.status_code, str(exc.detail))
+
+    async def server_error(request, exc: Exception):
+        log.exception("error while serving %s", request.url.path)
+        return error_response(500, f"internal error: {type(exc).__name__}")
+
+    app = Starlette(
+        routes=[Route("/", page), Route("/api/info", info), Route("/api/read", read,
+                                                                   methods=["POST"]),
+                Mount("/static", StaticFiles(directory=STATIC), name="static")],
+        middleware=[Middleware(LimitBody, limit=MAX_BODY)],
+        exception_handlers={ApiError: api_error, HTTPException: http_error,
+                            Exception: server_error},
+    )
+    app.state.reader = reader
+    return app
+
+
+def warm_up(reader: Reader) -> None:
+    """One reading at start-up, so the first visitor does not wait for TensorFlow's set-up."""
+    import numpy as np
+    from PIL import Image
+
+    canvas = np.full((40, 60), 255, np.uint8)
+    canvas[8:32, 28:33] = 0  # a "1"
+    buffer = io.BytesIO()
+    Image.fromarray(canvas).save(buffer, format="PNG")
+    reader.read(buffer.getvalue(), "warm-up", {})

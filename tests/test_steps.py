@@ -1,0 +1,93 @@
+"""model.reading.steps: each step of preparing a real image on its own."""
+
+import numpy as np
+import pytest
+
+from model.reading.preprocess import PrepConfig
+from model.reading.steps import (
+    deskew,
+    fit_height,
+    ink_band,
+    ink_box,
+    normalise_contrast,
+    normalise_stroke,
+    remove_background,
+    remove_lines,
+    stroke_width,
+    to_ink,
+)
+
+
+def test_polarity_follows_the_paper():
+    paper = np.full((40, 80), 220, np.float32)
+    paper[10:30, 20:24] = 30  # a dark stroke
+    assert to_ink(paper)[20, 22] > to_ink(paper)[5, 5]
+    assert to_ink(255 - paper)[20, 22] > to_ink(255 - paper)[5, 5]
+
+
+def test_long_lines_go_and_digits_stay():
+    ink = np.zeros((40, 100), np.float32)
+    ink[30, :] = 255  # a ruling line
+    ink[:, 1] = 255  # a border at the left edge
+    ink[5:28, 50:53] = 255  # a "1" in the middle
+    out = remove_lines(ink, 0.6)
+    assert out[30, 10] == 0 and out[20, 1] == 0
+    assert out[5:28, 50:53].min() == 255
+
+
+def test_thin_strokes_are_thickened_toward_mnist():
+    image = np.zeros((28, 40), np.uint8)
+    image[4:24, 10] = 255
+    image[4:24, 25] = 255
+    assert stroke_width(image) == 2.0  # one pixel wide: every ink pixel touches paper
+    thick = normalise_stroke(image, 2.45)
+    assert 2.3 <= stroke_width(thick) <= 3.0
+    assert thick[4:24, 9:12].min() > 0 and thick[:, 15:21].max() == 0  # grown, not merged
+
+
+@pytest.mark.parametrize("side", [40, 200])  # a tight crop and a larger scan
+def test_the_paper_is_subtracted_and_the_strokes_stay(side):
+    rows, cols = np.mgrid[0:side, 0:side * 2]
+    paper = 40 + 60 * cols / cols.max()  # uneven light across the page, ink bright
+    ink = paper.astype(np.float32).copy()
+    ink[side // 4:3 * side // 4, side - 2:side + 2] += 150  # a stroke
+    out = remove_background(ink)
+    assert out[side // 2, side] > 120  # the stroke stays strong
+    assert np.percentile(out, 50) < 15  # the paper, shading and all, is gone
+
+
+def test_contrast_brings_faint_ink_to_full_strength_and_drops_what_is_below_the_floor():
+    ink = np.zeros((10, 10), np.float32)
+    ink[2:8, 4] = 40  # faint pencil
+    ink[0, 0] = 3  # noise, under 18% of the ink
+    out = normalise_contrast(ink, 0.18)
+    assert out[4, 4] == pytest.approx(255) and out[0, 0] == 0
+
+
+def test_the_box_holds_the_ink_and_a_blank_image_has_none():
+    ink = np.zeros((20, 30), np.float32)
+    ink[5:9, 10:21] = 200
+    assert ink_box(ink) == (slice(5, 9), slice(10, 21))
+    assert ink_box(np.zeros((5, 5), np.float32)) is None
+
+
+def test_a_tilted_line_of_digits_is_levelled():
+    ink = np.zeros((60, 240), np.float32)
+    for x in range(20, 220, 2):  # a baseline rising 10 degrees to the right
+        y = int(45 - (x - 20) * np.tan(np.radians(10)))
+        ink[y - 3:y + 3, x] = 255
+    level = deskew(ink)
+    rows = np.flatnonzero(level.max(axis=1) > 128)
+    assert rows[-1] - rows[0] < 12  # a level band, not a 35-row slope
+    short = ink[:, :100]  # less than twice as wide as high: no baseline to judge
+    assert deskew(short) is short
+
+
+def test_the_ink_band_is_scaled_to_band_height_in_the_models_row():
+    ink = np.zeros((100, 60), np.float32)
+    ink[20:80, 10:50] = 255  # 60 rows of ink; the middle 80% of its mass spans 48
+    out = fit_height(ink, PrepConfig())
+    assert out.shape[0] == 28 and out.dtype == np.uint8
+    first, last = ink_band(out.astype(np.float32))
+    assert 15 <= last - first + 1 <= 17
+    assert (out[:, :2] == 0).all() and (out[:, -2:] == 0).all()  # the margin
