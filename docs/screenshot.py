@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 import browser  # noqa: E402
-from model.serve import running  # noqa: E402
+from servers import running  # noqa: E402
 
 
 def crop(png: bytes, height: int, out: Path) -> None:
