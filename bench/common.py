@@ -55,3 +55,23 @@ def report(results: dict, script: str, argv: list[str] | None, json_path: Path |
     if json_path:
         json_path.write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def machine() -> str:
+    """The CPU model, whether it has AVX-512, its cores and the thread settings in force:
+    figures from different CPU kinds are not comparable, so every benchmark prints this."""
+    import os
+
+    model, flags = "unknown CPU", ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = line
+    except OSError:
+        pass
+    threads = ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",
+                        "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS") if k in os.environ)
+    return (f"{model}, {'AVX-512' if 'avx512f' in flags else 'no AVX-512'}, "
+            f"{os.cpu_count()} cores, threads: {threads or 'library defaults'}")

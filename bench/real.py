@@ -101,11 +101,13 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
 
+    from model.api import Reader
     from model.decoding.constraints import Constraint
     from model.evaluation.metrics import evaluate
-    from model.runs import load_run
 
-    model, net, _ = load_run(args.run)
+    model = Reader(args.run, args.beam_width)  # the model as model.read loads it
+    net = model.net
+    print(f"model: {model.description}")
     results = {"run": str(args.run), "raw": args.raw, "folders": {}}
     print(f"{'folder':<18}{'images':>8}{'unread':>8}  {'greedy':>15}  {'beam':>15}  "
           f"{'constrained':>15}   (exact / CER)")

@@ -37,11 +37,6 @@ def running(run: Path, port: int | None = None, args: Sequence[str] = (),
     Raises:
         RuntimeError: the server exited or did not answer in time (with its last output).
     """
-
-
-
-
-
     if port is None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

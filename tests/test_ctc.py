@@ -59,25 +59,6 @@ def all_strings_by_paths(log_probs: np.ndarray) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("method", ["greedy", "beam"])
-@pytest.mark.parametrize(
-    ("path", "text"),
-    [
-        ("1_1", "11"),
-        ("11", "1"),  # no blank between the repeats: they merge
-        ("10_0", "100"),
-        ("_110__0011_", "1001"),
-        ("_1001_", "101"),
-        ("____", ""),
-        ("0", "0"),
-    ],
-)
-def test_collapse(method, path, text):
-    (row,) = decode(peaked_logits([path]), method=method)
-    assert [r.text for r in row] == [text]
-    assert -1e-3 < row[0].score <= 0.0
-
-
 @pytest.mark.parametrize("seed", range(25))
 def test_greedy_equals_keras(seed):
     _, logits, lengths = random_batch(seed)
@@ -162,27 +143,6 @@ def test_forward_algorithm_equals_keras_ctc_loss():
     np.testing.assert_allclose(ours, -loss, rtol=1e-4)
 
 
-def test_tf_order_skips_the_extensions_of_an_evicted_prefix():
-    # The convention difference documented in model.decoding.tf_order, on two
-    # frames and a beam of 2. After frame 0 the beam is "" (0.6) and "5" (0.4).
-    # Frame 1 is "0" (0.5) or "9" (0.1) or another digit but "5"; continuing
-    # either prefix is unlikely. TF extends "" first: "0" evicts "5", then
-    # re-rating "5" as an extension of "" marks it dead, so "50" (p = 0.2) is
-    # never tried and "9" (p = 0.06) takes the second place.
-    probs = np.full((1, 2, NUM_CLASSES), 1e-9)
-    probs[0, 0, [BLANK, encode("5")[0]]] = [0.6, 0.4]
-    probs[0, 1, 1:] = 0.4 / 7
-    probs[0, 1, [BLANK, *encode("059")]] = [1e-3, 0.5, 1e-6, 0.1]
-    logits = np.log(probs)
-    texts, _ = keras_decode(logits, np.array([2]), "beam_search", 2, 2)
-    assert [path[0] for path in texts] == ["0", "9"]
-    (row,) = beam_search_decode(logits, beam_width=2, top_paths=2)
-    assert [r.text for r in row] == ["0", "9"]
-    (row,) = beam_search_decode(logits, beam_width=2, top_paths=2, tf_compatible=False)
-    assert [r.text for r in row] == ["0", "50"]
-    np.testing.assert_allclose([r.score for r in row], np.log([0.3, 0.2]), atol=2e-3)
-
-
 @pytest.mark.parametrize("method", ["greedy", "beam"])
 def test_frames_past_length_are_ignored(method):
     logits = peaked_logits(["1_2_9", "34", "5__"])
@@ -202,31 +162,6 @@ def test_empty_batch_and_zero_steps():
     assert decode(np.zeros((0, 5, NUM_CLASSES))) == []
     assert decode(np.zeros((2, 0, NUM_CLASSES)), method="beam") == [[Reading("", 0.0)]] * 2
     assert decode(np.zeros((2, 0, NUM_CLASSES))) == [[Reading("", 0.0)]] * 2
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"method": "beam_search"},
-        {"method": "beam", "beam_width": 0},
-        {"method": "beam", "beam_width": 3, "top_paths": 4},
-        {"method": "beam", "top_paths": 0},
-        {"method": "greedy", "top_paths": 2},
-        {"lengths": [3]},
-        {"lengths": [-1, 1]},
-        {"lengths": [4, 1]},
-    ],
-)
-def test_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
-        decode(peaked_logits(["1_2", "3"]), **kwargs)
-
-
-def test_bad_logits_shape():
-    with pytest.raises(ValueError):
-        decode(np.zeros((2, 3, 10)))
-    with pytest.raises(ValueError):
-        decode(np.zeros((3, NUM_CLASSES)))
 
 
 def test_imports_no_tensorflow():

@@ -12,6 +12,7 @@ from model import decoding
 from model.decoding import Reading, best_texts
 from model.decoding.decode import ENGINES
 from model.vocab import BLANK, NUM_CLASSES, encode
+from tables import BAD_DECODE_ARGS, COLLAPSE
 
 PEAK = 20.0  # Logit margin of the wanted class: p(other class) ~ e^-20 per frame.
 METHODS = ["greedy", "beam"]
@@ -57,25 +58,11 @@ def random_path(text: str, rng: random.Random) -> str:
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize(
-    ("path", "text"),
-    [
-        ("1_1", "11"),
-        ("11_1", "11"),
-        ("11", "1"),  # no blank between the repeats: they merge
-        ("111", "1"),
-        ("10_0", "100"),
-        ("1_00_0", "100"),
-        ("1_0_0_1", "1001"),
-        ("_110__0011_", "1001"),
-        ("_1001_", "101"),
-        ("____", ""),
-        ("0", "0"),
-    ],
-)
+@pytest.mark.parametrize(("path", "text"), COLLAPSE)
 def test_collapse_keeps_repeats_separated_by_blank(method, path, text):
     (row,) = decode(peaked_logits([path]), method=method)
     assert [r.text for r in row] == [text]
+    assert -1e-3 < row[0].score <= 0.0  # one path holds nearly all the probability
 
 
 def test_greedy_and_beam_agree_on_peaked_random_paths():
@@ -180,20 +167,7 @@ def test_empty_batch_and_zero_steps():
     assert decode(np.zeros((2, 0, NUM_CLASSES)), method="beam") == [[Reading("", 0.0)]] * 2
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"method": "beam_search"},
-        {"method": "Greedy"},
-        {"method": "beam", "beam_width": 0},
-        {"method": "beam", "beam_width": 3, "top_paths": 4},
-        {"method": "beam", "top_paths": 0},
-        {"method": "greedy", "top_paths": 2},
-        {"lengths": [3]},
-        {"lengths": [3, 4]},
-        {"lengths": [-1, 1]},
-    ],
-)
+@pytest.mark.parametrize("kwargs", BAD_DECODE_ARGS)
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         decode(peaked_logits(["1_2", "3"]), **kwargs)

@@ -22,7 +22,10 @@ ARTEFACTS = {"model.keras", "config.json", "history.csv", "metrics.json", "curve
 
 
 def run(main, args, capsys):
-    status = main([str(a) for a in args])
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as e:  # argparse's usage errors: exit 2
+        status = e.code
     out = capsys.readouterr()
     return status, out.out, out.err
 

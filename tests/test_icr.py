@@ -12,8 +12,8 @@ import model.training.train as train_module
 from conftest import fake_mnist, help_without_tensorflow
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, write_dataset
+from digits.sequence_generator import main as generate
 from model.icr import NET_FLAGS, TRAIN_FLAGS, main
-from model.inputs.datasets import load_split, make_dataset
 from model.network import NetConfig
 from model.training.train import TrainConfig
 
@@ -29,6 +29,20 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def npz_dataset(tmp_path_factory):
+    """A dataset made from a fake MNIST saved as a file, which --fresh composes from anew."""
+    root = tmp_path_factory.mktemp("fresh")
+    m = fake_mnist()
+    npz = root / "mnist.npz"
+    np.savez(npz, x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
+    out = root / "ds"
+    assert generate(["--source", "file", "--mnist", str(npz), "--out", str(out),
+                     "--min-length", "1", "--max-length", "4", "--count-train", "64",
+                     "--count-val", "16", "--count-test", "16", "--workers", "1"]) == 0
+    return out
+
+
 def copy_dataset(src, tmp_path):
     dst = tmp_path / "ds"
     shutil.copytree(src, dst)
@@ -36,7 +50,10 @@ def copy_dataset(src, tmp_path):
 
 
 def run(args, capsys):
-    status = main([str(a) for a in args])
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as e:  # argparse's usage errors: exit 2, as on the command line
+        status = e.code
     out = capsys.readouterr()
     return status, out.out, out.err
 
@@ -68,18 +85,6 @@ def test_trains_evaluates_and_writes_every_artefact(tiny_dataset, tmp_path, caps
     # A finished run is never overwritten without being asked.
     status, _, err = run([tiny_dataset, "--preset", "tiny", "--run-dir", run_dir], capsys)
     assert status == 2 and "finished run" in err
-
-
-def test_reloaded_model_gives_the_same_logits(tiny_dataset, tmp_path):
-    net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
-    split = load_split(tiny_dataset, "train", 28)
-    val = load_split(tiny_dataset, "val", 28)
-    (tmp_path / "run").mkdir()
-    model = train_module.train(tmp_path / "run", split, val, net,
-                               TrainConfig(epochs=1, batch_size=16), log=lambda m: None)
-    reloaded = keras.models.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
-    x, _ = next(iter(make_dataset(val, 8, 28)))
-    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(reloaded(x)))
 
 
 def test_killed_run_resumes_where_it_stopped(tiny_dataset, tmp_path, capsys, monkeypatch):
@@ -202,6 +207,7 @@ def test_a_bad_dataset_leaves_an_existing_run_untouched(tiny_dataset, tmp_path, 
     too_long_label(ds)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")  # a finished run this toolkit wrote
     (run_dir / "metrics.json").write_text("{}")
     status, _, err = run([ds, "--preset", "tiny", "--run-dir", run_dir, "--overwrite"], capsys)
     assert status == 2 and "longer than the model can emit" in err
@@ -236,50 +242,25 @@ def test_an_unreadable_config_in_the_run_dir_is_one_line(tiny_dataset, tmp_path,
     assert status == 2 and "unreadable" in err and "Traceback" not in err
 
 
-def test_the_last_epochs_are_averaged_and_kept_only_when_validation_agrees(tiny_dataset,
-                                                                          tmp_path,
-                                                                          monkeypatch):
-    net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
-    split = load_split(tiny_dataset, "train", 28)
-    val = load_split(tiny_dataset, "val", 28)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    logged = []
-    seen = []
-
-    class Spy(keras.callbacks.Callback):  # what EpochWeights should have kept
-        def on_epoch_end(self, epoch, logs=None):
-            seen.append([w.copy() for w in self.model.get_weights()])
-
-    make = train_module.make_callbacks
-    monkeypatch.setattr(train_module, "make_callbacks",
-                        lambda *a, **k: make(*a, **k) + [Spy()])
-    model = train_module.train(run_dir, split, val, net,
-                               TrainConfig(epochs=4, batch_size=16, average_last=3,
-                                           patience=10),
-                               log=logged.append)
-    report = json.loads((run_dir / "averaged.json").read_text())
-    assert report["epochs"] == [2, 3, 4]
-    assert any("averaged" in line for line in logged)
-    assert not (run_dir / "epochs").exists()  # removed with the backup once saved
-    mean = [np.mean([epoch[i] for epoch in seen[1:]], axis=0) for i in range(len(seen[0]))]
-    # Kept exactly when it reads validation at least as well as the best epoch.
-    assert report["kept"] == (report["val_exact"] >= report["best_epoch_val_exact"])
-
-    # An average that reads validation worse than the best epoch is not kept.
-    (run_dir / "epochs").mkdir()
-    for n, weights in enumerate(seen[1:], start=2):
-        model.set_weights(weights)
-        model.save_weights(run_dir / "epochs" / f"{n:03d}.weights.h5")
-    assert not train_module.average_epochs(run_dir, model, val, net, 3, 1.01, logged.append)
-    assert json.loads((run_dir / "averaged.json").read_text())["kept"] is False
-    assert train_module.average_epochs(run_dir, model, val, net, 3, None, logged.append)
-    for got, want in zip(model.get_weights(), mean, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("value", ["1", "-2"])
 def test_average_last_must_be_off_or_at_least_two(tiny_dataset, tmp_path, capsys, value):
     status, _, err = run([tiny_dataset, "--preset", "tiny", "--average-last", value,
                           "--run-dir", tmp_path / "run"], capsys)
     assert status == 2 and "--average-last" in err
+
+
+def test_icr_trains_with_fresh_sequences(npz_dataset, tmp_path, capsys):
+    status = main([str(npz_dataset), "--preset", "tiny", "--fresh", "--run-dir",
+                   str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "new sequences per epoch" in err
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_history_has_every_epoch_with_fresh_sequences(npz_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main([str(npz_dataset), "--preset", "tiny", "--fresh", "--epochs", "3",
+                 "--run-dir", str(run_dir)]) == 0
+    with open(run_dir / "history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2]

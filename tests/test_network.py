@@ -1,3 +1,5 @@
+"""model.network: NetConfig and the CRNN build_model makes from it."""
+
 import numpy as np
 import pytest
 
@@ -34,3 +36,19 @@ def test_config_round_trips_through_json_types():
 def test_impossible_architectures_are_refused(cfg):
     with pytest.raises(ValueError):
         validate(cfg)
+
+
+def test_a_saved_model_loads_in_safe_mode_with_the_same_logits_and_config(tmp_path):
+    import json
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model(NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,)))
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    x = np.random.default_rng(0).uniform(0, 255, (3, 28, 61, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)),
+                               np.asarray(model(x, training=False)), rtol=0, atol=1e-6)
+    # As JSON: a loaded config holds lists where the built one holds tuples.
+    assert json.loads(loaded.to_json()) == json.loads(model.to_json())

@@ -38,7 +38,10 @@ def copy(src, tmp_path):
 
 
 def run(args, capsys):
-    status = main([str(a) for a in args])
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as e:  # argparse's usage errors: exit 2
+        status = e.code
     out = capsys.readouterr()
     return status, out.err
 

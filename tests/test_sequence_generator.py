@@ -21,7 +21,10 @@ def npz(tmp_path):
 
 
 def run(argv, capsys):
-    status = main([str(a) for a in argv])
+    try:
+        status = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's usage errors: exit 2, as on the command line
+        status = e.code
     err = capsys.readouterr().err
     return status, err
 
@@ -101,7 +104,7 @@ BAD = {
                     "dtype"),
     "bad gzip": (lambda t: ["--mnist", corrupt_gzip_idx(t)], "idx"),
     "wrong magic": (lambda t: ["--mnist", wrong_magic_idx(t)], "magic"),
-    "length zero": (lambda t: ["--length", "0"], "at least 1"),
+    "length zero": (lambda t: ["--length", "0"], "out of range: from 1"),
     "min over max": (lambda t: ["--min-length", "6", "--max-length", "3"], "greater than"),
     "negative count": (lambda t: ["--count-val", "-1"], "--count-val"),
     "low height": (lambda t: ["--height", "12"], "--height"),

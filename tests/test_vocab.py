@@ -5,6 +5,7 @@ import pytest
 
 from model import vocab
 from model.vocab import BLANK, NUM_CLASSES, VOCAB, collapse, decode_batch, decode_ids, encode
+from tables import COLLAPSE
 
 
 def test_constants_match_keras_defaults():
@@ -65,21 +66,7 @@ def _path(s: str) -> list[int]:
     return [BLANK if c == "_" else encode(c)[0] for c in s]
 
 
-@pytest.mark.parametrize(
-    ("path", "text"),
-    [
-        ("11_1", "11"),  # [2, 2, 0, 2]: the blank keeps the repeat
-        ("111", "1"),  # repeats without a blank merge
-        ("10_0", "100"),  # [2, 1, 0, 1]
-        ("1_0_0_1", "1001"),
-        ("110__0011", "1001"),
-        ("___1001___", "101"),  # the 00 without a blank merges
-        ("__1_0_0_1__", "1001"),
-        ("7", "7"),
-        ("____", ""),
-        ("", ""),
-    ],
-)
+@pytest.mark.parametrize(("path", "text"), COLLAPSE)
 def test_collapse(path, text):
     assert decode_ids(collapse(_path(path))) == text
 

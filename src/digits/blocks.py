@@ -25,6 +25,10 @@ BLOCK = 100  # Sequences composed together: small enough for the CPU cache, larg
 # that numpy's per-call overhead vanishes. Each block has its own seed, so the bytes do not
 # depend on how blocks are shared among workers.
 
+POOL_RULES = {"train": "x_train except index % 10 == 9", "val": "x_train index % 10 == 9",
+              "test": "x_test"}
+
+
 def split_pools(mnist: MnistDigits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The digit pool of each split: train/val from x_train, test from x_test only."""
     val = np.arange(len(mnist.x_train)) % 10 == 9
@@ -75,3 +79,13 @@ def shared_pools(mnist: MnistDigits) -> Iterator[dict[str, tuple[np.ndarray, np.
         yield POOLS
     finally:
         POOLS.clear()
+
+
+def quiet_worker() -> None:
+    """A worker process's initializer: Ctrl-C and SIGTERM are the parent's to handle (it
+    stops the pool and removes what was half-written); a worker just ends, without a
+    traceback of its own."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -30,3 +30,45 @@ def progress_bar(total: int, desc: str, unit: str = "it"):
 
     return tqdm(total=total, desc=desc, unit=unit, disable=None, file=sys.stderr,
                 dynamic_ncols=True)
+
+
+def number(kind: type, low: float | None = None, high: float | None = None):
+    """An argparse ``type`` that reads a finite ``kind`` (int or float) within
+    [``low``, ``high``] (None: unbounded on that side), so that a value out of range is a
+    one-line usage error (exit 2) before any work, in every command alike.
+
+    The range is what the program can honour in bounded time and memory; each flag's help
+    says it.
+    """
+    import math
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+            value += 0.0  # -0.0 becomes 0.0: numpy's samplers take -0.0 below 0.0
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: {describe_range(low, high)}")
+        return value
+
+    parse.__name__ = kind.__name__  # what argparse names in its own messages
+    parse.low, parse.high = low, high
+    return parse
+
+
+def describe_range(low: float | None, high: float | None) -> str:
+    """``from 1 to 64``, ``at least 0``, ``at most 9``."""
+    def show(x) -> str:
+        return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+
+    if low is not None and high is not None:
+        return f"from {show(low)} to {show(high)}"
+    if low is not None:
+        return f"at least {show(low)}"
+    return f"at most {show(high)}"

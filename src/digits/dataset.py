@@ -31,6 +31,7 @@ from pathlib import Path
 from digits import __version__, blocks
 from digits.compose import ComposeConfig
 from digits.errors import DataError
+from digits.files import check_replaceable, partial_dir_prefix, remove_stale_partials
 from digits.sources import MnistDigits, sha256_file
 
 SCHEMA_VERSION = 1  # PNG datasets: still written as version 1, so every release reads them.
@@ -100,7 +101,7 @@ def write_split(root: Path, split: str, count: int, cfg: ComposeConfig, seed: in
             progress(len(part_texts))
 
     if workers > 1 and len(tasks) > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, blocks.quiet_worker) as pool:
             collect(pool.imap(_encode_task, tasks))
     else:
         collect(map(_encode_task, tasks))
@@ -136,16 +137,21 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
         raise DataError(f"the shard size must be at least 1, got {shard_size}")
     if out.exists() and not overwrite:
         raise DataError(f"{out} already exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out} exists and is not a directory")
+    check_replaceable(out, "manifest.json", "a dataset")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        remove_stale_partials(out)
+        tmp = Path(tempfile.mkdtemp(prefix=partial_dir_prefix(out), dir=out.parent))
     except OSError as e:
         raise DataError(f"cannot write to {out}: {e.strerror or e}") from None
     try:
         with blocks.shared_pools(mnist) as pools:
             digits = {s: int(len(p[1])) for s, p in pools.items()}
+            for split, count in counts.items():
+                if count and not digits[split]:
+                    raise DataError(f"the MNIST source has no digits for the {split} split "
+                                    f"({blocks.POOL_RULES[split]}); it needs at least 10 "
+                                    "training and 1 test digit")
             if fmt == "tfrecord":
                 from digits.shards import SHARD_SIZE, write_sharded_splits
 
@@ -174,8 +180,7 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
                 "reason": mnist.reason,
                 "writer_disjoint_test": mnist.writer_disjoint_test,
                 "digits": digits,
-                "pools": "train: x_train except index % 10 == 9; val: x_train index % 10 == 9; "
-                         "test: x_test",
+                "pools": "; ".join(f"{k}: {v}" for k, v in blocks.POOL_RULES.items()),
             },
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -212,7 +217,23 @@ def read_manifest(root: str | os.PathLike) -> dict:
     if dataset_format(manifest) not in FORMATS:
         raise DataError(f"{path}: unknown format {manifest['format']!r}; this toolkit reads "
                         f"{', '.join(FORMATS)}")
+    _check_fields(manifest, path)
     return manifest
+
+
+def _check_fields(manifest: dict, path: Path) -> None:
+    """The fields the trainer reads have the types the generator writes."""
+    try:
+        cfg = ComposeConfig(**manifest["compose"])
+        sizes = (cfg.height, cfg.min_length, cfg.max_length)
+        counts = [manifest["splits"][s]["count"] for s in SPLITS]
+    except (KeyError, TypeError) as e:
+        raise DataError(f"{path} lacks a field this toolkit reads or has one of the wrong "
+                        f"type ({type(e).__name__}: {e}); regenerate the dataset") from None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes) \
+            or not all(isinstance(n, int) and n >= 0 for n in counts):
+        raise DataError(f"{path}: compose height and lengths must be positive whole numbers "
+                        "and split counts whole numbers; regenerate the dataset")
 
 
 def dataset_format(manifest: dict) -> str:
@@ -230,7 +251,10 @@ def read_labels(split_dir: str | os.PathLike) -> tuple[list[str], list[str]]:
     path = split_dir / "labels.csv"
     if not path.is_file():
         raise DataError(f"{path} is missing")
-    files, texts = [], []
+    files, texts, seen = [], [], set()
+    # Lexically, not through links: a folder of links to images elsewhere is fine, a name
+    # that climbs out of the folder or is absolute is not.
+    root = os.path.normpath(split_dir) + os.sep
     with open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -243,6 +267,11 @@ def read_labels(split_dir: str | os.PathLike) -> tuple[list[str], list[str]]:
             if not text.isascii() or not text.isdigit():
                 raise DataError(f"{path}:{line}: label {text!r} is not a digit string")
             image = split_dir / name
+            if not os.path.normpath(os.path.join(split_dir, name)).startswith(root):
+                raise DataError(f"{path}:{line}: image {name!r} lies outside {split_dir}")
+            if name in seen:
+                raise DataError(f"{path}:{line}: image {name} is listed twice")
+            seen.add(name)
             if not image.is_file():
                 raise DataError(f"{path}:{line}: image {name} is missing")
             files.append(str(image))

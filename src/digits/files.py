@@ -41,3 +41,55 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, data) -> None:
     """``data`` as indented JSON with a final newline, atomically."""
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def check_replaceable(path: str | os.PathLike, marker: str, what: str) -> None:
+    """``--overwrite`` replaces only what this toolkit wrote: a directory holding
+    ``marker`` (a dataset's manifest.json, a run's config.json), or an empty one.
+
+    Raises:
+        DataError: ``path`` exists and is something else, which is left untouched.
+    """
+    from digits.errors import DataError
+
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir() and not path.is_symlink():
+        if (path / marker).is_file() or not any(path.iterdir()):
+            return
+    raise DataError(f"{path} is not {what} (it has no {marker}); --overwrite replaces only "
+                    f"{what} this toolkit wrote, so choose another path or remove it yourself")
+
+
+def partial_dir_prefix(out: str | os.PathLike) -> str:
+    """The name prefix of the temporary sibling a directory ``out`` is built in: hidden,
+    and naming this process, so that a later run can tell a stale one (its process is
+    gone) from one being written."""
+    return f".{Path(out).name}.partial-{os.getpid()}-"
+
+
+def remove_stale_partials(out: str | os.PathLike) -> list[Path]:
+    """Remove the temporary siblings of ``out`` left by processes that no longer run
+    (killed with SIGKILL, or by a power cut). Returns what was removed."""
+    import shutil
+
+    out = Path(out)
+    removed = []
+    for candidate in out.parent.glob(f".{out.name}.partial-*"):
+        pid = candidate.name[len(f".{out.name}.partial-"):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True

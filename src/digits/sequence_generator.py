@@ -11,16 +11,34 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 from pathlib import Path
 
-from digits.cli import DATA_DIR, Parser, fail, progress_bar
+from digits.cli import DATA_DIR, Parser, describe_range, fail, number, progress_bar
 from digits.compose import DIGIT_SIZE, MIN_HEIGHT, REALISTIC, ComposeConfig
 from digits.errors import DataError
-from digits.files import replacing
+from digits.files import check_replaceable, replacing
 
 DEFAULT_SEED = 1234  # Fixed, so that two users running the default get the same dataset.
 DEFAULT_OUT = DATA_DIR / "digits"
+MAX_LENGTH = 32  # Digits in a sequence: longer than any number on a form or a cheque.
+MAX_COUNT = 10_000_000  # Sequences per split: about 20 GB of PNGs, a day of one core's work.
+MAX_WORKERS = 64  # More processes than this only contend for the cores.
+# The widest image a setting may ask for, in pixels (height x width): a block of 100 such
+# images stays under half a gigabyte in memory.
+MAX_IMAGE_PIXELS = 1 << 22
+# Each ComposeConfig field's range: what gives images with digits in view, in bounded time
+# and memory. Widths and gaps scale with the height, so they are bounded for the largest.
+RANGES = {
+    "min_length": (1, MAX_LENGTH), "max_length": (1, MAX_LENGTH),
+    "height": (MIN_HEIGHT, 256), "width": (1, 16384),
+    "scale": (0, 0.99), "rotation": (0, 45), "shear": (0, 1), "jitter": (0, 8),
+    "thickness": (0, 1), "elastic": (0, 8), "min_gap": (-14, 28), "max_gap": (-14, 28),
+    "margin": (0, 64), "noise": (0, 1), "blur": (0, 1), "slant": (0, 1), "wander": (0, 8),
+    "continental": (0, 1), "marks": (0, 1), "rules": (0, 1), "paper": (0, 1),
+    "ink": (0.01, 1), "jpeg": (0, 95),
+}
 
 # Help text for each ComposeConfig field; a test checks that every field has a flag.
 _FIELD_HELP = {
@@ -75,28 +93,34 @@ def build_parser() -> Parser:
                      help="png (default): a folder of PNGs and labels.csv per split; "
                           "tfrecord: sharded TFRecord files of PNG + label records, for "
                           "datasets larger than memory")
-    out.add_argument("--shard-size", type=int, metavar="N",
+    out.add_argument("--shard-size", type=number(int, 1, MAX_COUNT), metavar="N",
                      help="records per TFRecord shard (default 10,000)")
     from digits.dataset import Counts
 
     for split, n in Counts().items():
-        out.add_argument(f"--count-{split}", type=int, default=n, metavar="N",
-                         help=f"{split} sequences (default {n:,})")
-    out.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                     help="processes encoding PNGs (default: up to 2)")
-    out.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
+        out.add_argument(f"--count-{split}", type=number(int, 0, MAX_COUNT), default=n,
+                         metavar="N", help=f"{split} sequences (default {n:,}; at most "
+                                           f"{MAX_COUNT:,})")
+    out.add_argument("--workers", type=number(int, 1, MAX_WORKERS),
+                     default=min(2, os.cpu_count() or 1),
+                     help=f"processes encoding PNGs (default: up to 2; at most {MAX_WORKERS})")
+    out.add_argument("--seed", type=number(int, 0, 2**63 - 1), default=DEFAULT_SEED,
+                     help="random seed (a whole number from 0)")
     out.add_argument("--examples", type=Path, metavar="DIR",
                      help="also write example1.bmp and example2.bmp (test sequences) to DIR")
     comp = p.add_argument_group("composition (defaults: digits.compose.ComposeConfig)")
-    comp.add_argument("--length", type=int,
-                      help=f"fixed sequence length (default {defaults.min_length})")
+    comp.add_argument("--length", type=number(int, 1, MAX_LENGTH),
+                      help=f"fixed sequence length (default {defaults.min_length}; "
+                           f"1 to {MAX_LENGTH})")
     for f in dataclasses.fields(ComposeConfig):
         if _FIELD_HELP[f.name] is None:
             continue
         kind = int if f.name in {"min_length", "max_length", "height", "width", "min_gap",
                                  "max_gap", "margin", "jpeg"} else float
-        comp.add_argument(_flag(f.name), type=kind, default=None,
-                          help=f"{_FIELD_HELP[f.name]} (default {f.default})")
+        low, high = RANGES[f.name]
+        comp.add_argument(_flag(f.name), type=number(kind, low, high), default=None,
+                          help=f"{_FIELD_HELP[f.name]} (default {f.default}; "
+                               f"{describe_range(low, high)})")
     comp.add_argument("--no-augment", dest="augment", action="store_false",
                       help="no augmentation: the clean side-by-side concatenation")
     comp.add_argument("--realistic", action="store_true",
@@ -124,10 +148,13 @@ def config_from_args(args) -> ComposeConfig:
         values.setdefault("min_length", args.length)
         values.setdefault("max_length", args.length)
     elif "min_length" in values or "max_length" in values:
-        # One end of a range given: the other defaults to the same value or the default.
-        lo = values.get("min_length", min(values.get("max_length"), ComposeConfig.min_length))
+        # One end of a range given: the other keeps its default, moved to meet the end
+        # given (--min-length 7 alone: 7 to 7; --max-length 3 alone: 3 to 3).
+        default = ComposeConfig()
+        lo = values.get("min_length", min(values.get("max_length", default.min_length),
+                                          default.min_length))
         values.setdefault("min_length", lo)
-        values.setdefault("max_length", max(lo, ComposeConfig.max_length))
+        values.setdefault("max_length", max(lo, default.max_length))
     cfg = ComposeConfig(**values)
     validate(cfg)
     return cfg
@@ -159,17 +186,26 @@ def validate(cfg: ComposeConfig) -> None:
         raise DataError("--scale must be below 1 (digits would shrink to nothing)")
     if cfg.thickness > 1 or cfg.blur > 1:
         raise DataError("--thickness and --blur are blend weights between 0 and 1")
+    widest = -(-cfg.max_width() * cfg.height // DIGIT_SIZE)
+    if max(widest, cfg.width or 0) * cfg.height > MAX_IMAGE_PIXELS:
+        raise DataError(f"images up to {max(widest, cfg.width or 0):,} x {cfg.height} pixels "
+                        f"are too large (at most {MAX_IMAGE_PIXELS:,} pixels): lower "
+                        "--height, --max-length, --width, --margin or --max-gap")
     if cfg.width is not None:
-        widest = -(-cfg.max_width() * cfg.height // DIGIT_SIZE)
         if cfg.width < widest:
             raise DataError(f"--width {cfg.width} is narrower than the widest possible "
                             f"sequence ({widest} px); raise it or leave it out")
 
 
-def check_writable(out: Path, overwrite: bool) -> None:
-    """Fail early, before any work, if ``out`` cannot be created."""
+def check_writable(out: Path, overwrite: bool, marker: str | None = "manifest.json") -> None:
+    """Fail early, before any work, if ``out`` cannot be created, or replaced with
+    ``overwrite`` (only a dataset this toolkit wrote is replaced)."""
+    if str(out) in ("", "."):
+        raise DataError("--out must name a dataset directory")
     if out.exists() and not overwrite:
         raise DataError(f"{out} already exists; pass --overwrite to replace it")
+    if marker is not None:
+        check_replaceable(out, marker, "a dataset")
     existing = out.parent
     while not existing.exists():
         existing = existing.parent
@@ -206,8 +242,20 @@ def write_examples(directory: Path, root: Path, manifest: dict) -> list[Path]:
     return written
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # the same clean-up as Ctrl-C: nothing half-written is left
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _generate(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _generate(args) -> int:
     try:
         from digits.dataset import Counts, write_dataset
         from digits.sources import SOURCES, load_mnist
@@ -217,18 +265,17 @@ def main(argv: list[str] | None = None) -> int:
                             f"{', '.join(SOURCES)}")
         cfg = config_from_args(args)
         counts = Counts(args.count_train, args.count_val, args.count_test)
-        for split, n in counts.items():
-            if n < 0:
-                raise DataError(f"--count-{split} must not be negative, got {n}")
-        if args.workers < 1:
-            raise DataError(f"--workers must be at least 1, got {args.workers}")
         if args.shard_size is not None and args.format != "tfrecord":
             raise DataError("--shard-size applies to --format tfrecord only")
-        if args.shard_size is not None and args.shard_size < 1:
-            raise DataError(f"--shard-size must be at least 1, got {args.shard_size}")
         if args.examples is not None and counts.test < 2:
             raise DataError("--examples needs at least 2 test sequences")
         check_writable(args.out, args.overwrite)
+        if args.examples is not None:  # made now, so that it cannot fail after the dataset
+            try:
+                args.examples.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise DataError(f"cannot write to {args.examples}: {e.strerror}") from None
+            check_writable(args.examples / "example1.bmp", overwrite=True, marker=None)
         mnist = load_mnist(args.source, args.mnist)
         print(f"MNIST: {mnist.source} ({mnist.reason})", file=sys.stderr)
         total = sum(n for _, n in counts.items())
@@ -240,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             write_examples(args.examples, args.out, manifest)
     except DataError as e:
         return fail(str(e))
+    except OSError as e:  # a full disk, a directory gone while writing
+        return fail(f"cannot write {e.filename or args.out}: {e.strerror or e}", 1)
     except KeyboardInterrupt:
         return fail("interrupted; nothing was written", 130)
     splits = ", ".join(f"{s} {v['count']:,}" for s, v in manifest["splits"].items())

@@ -95,7 +95,7 @@ def write_sharded_splits(root: Path, counts, cfg: ComposeConfig, seed: int, work
             progress(shard["count"])
 
     if workers > 1 and len(tasks) > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, blocks.quiet_worker) as pool:
             collect(pool.imap_unordered(_write_shard, tasks))
     else:
         collect(map(_write_shard, tasks))

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                           log=lambda m: print(m, file=sys.stderr))
     except DataError as e:
         return fail(str(e))
+    except KeyboardInterrupt:
+        return fail("interrupted; nothing was written", 130)
     shape = ", ".join("any" if d is None else str(d) for d in meta["input"]["shape"])
     checked = (f"logits within {meta['check']['max_abs_diff']:.1e} of Keras"
                if meta["check"] else "not checked")

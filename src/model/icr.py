@@ -23,44 +23,70 @@ import os
 import sys
 from pathlib import Path
 
-from digits.cli import Parser, fail
+from digits.cli import Parser, describe_range, fail, number
 from digits.errors import DataError
 from model.network import NetConfig
 from model.training.finetune import FINETUNE_TRAIN, FinetuneConfig
 from model.training.options import PRESETS, Options, flag
 from model.training.train import TrainConfig
 
+MAX_LAYERS = 8  # conv or GRU layers: the 28-row input pools to nothing long before
+MAX_WIDTH = 1024  # filters or units per layer: beyond this a CPU epoch takes hours
+MAX_POOL = 4  # a pooling factor per axis
+MAX_BEAM = 100  # prefix beam width: a wider beam only costs time on 11 classes
+
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v)
+    values = tuple(number(int, 1, MAX_WIDTH)(v) for v in text.split(",") if v)
+    if not 1 <= len(values) <= MAX_LAYERS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_LAYERS} comma-separated sizes, "
+                                         f"got {text!r}")
+    return values
 
 
 def _pools(text: str) -> tuple[tuple[int, int], ...]:
-    return tuple(tuple(int(v) for v in p.split("x")) for p in text.split(","))
+    pools = []
+    for part in text.split(","):
+        sizes = part.split("x")
+        if len(sizes) != 2:
+            raise argparse.ArgumentTypeError(f"expected ROWSxCOLS per layer, got {part!r}")
+        pools.append(tuple(number(int, 1, MAX_POOL)(v) for v in sizes))
+    if len(pools) > MAX_LAYERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LAYERS} layers, got {len(pools)}")
+    return tuple(pools)
 
 
 # How each dataclass field is parsed on the command line; a test checks that the flags
 # cover every field (NetConfig.height comes from the dataset's manifest instead).
 NET_FLAGS = {"conv_filters": (_ints, "conv filters per layer, e.g. 32,64,96"),
              "pools": (_pools, "pooling after each conv, rowsxcols, e.g. 2x2,2x2,2x1"),
-             "dense": (int, "units of the per-step projection"),
+             "dense": (number(int, 1, MAX_WIDTH), "units of the per-step projection"),
              "gru_units": (_ints, "units per bidirectional GRU layer, e.g. 96 or 128,64"),
-             "dropout": (float, "dropout rate")}
-TRAIN_FLAGS = {"epochs": (int, "most epochs (early stopping may end sooner)"),
-               "batch_size": (int, "sequences per batch"),
-               "learning_rate": (float, "peak Adam learning rate"),
-               "warmup_epochs": (float, "epochs of linear warm-up"),
-               "patience": (int, "early-stopping patience in epochs"),
-               "seed": (int, "random seed"),
+             "dropout": (number(float, 0, 0.9), "dropout rate")}
+TRAIN_FLAGS = {"epochs": (number(int, 1, 10_000), "most epochs (early stopping may end "
+                                                   "sooner)"),
+               "batch_size": (number(int, 1, 4096), "sequences per batch"),
+               "learning_rate": (number(float, 1e-12, 1.0), "peak Adam learning rate"),
+               "warmup_epochs": (number(float, 0, 10_000), "epochs of linear warm-up"),
+               "patience": (number(int, 1, 10_000), "early-stopping patience in epochs"),
+               "seed": (number(int, 0, 2**31 - 1), "random seed"),
                "fresh": (bool, "compose new training sequences every epoch from the "
                                "dataset's MNIST source instead of reading its train split"),
-               "average_last": (int, "average the weights of the last N epochs run and keep "
-                                     "the average if it reads the validation split at "
-                                     "least as well as the best epoch (0: off)")}
-FINETUNE_FLAGS = {"val_fraction": (float, "part of the folder held out for validation, "
-                                          "chosen by a hash of each file name"),
+               "average_last": (number(int, 0, 1000),
+                                "average the weights of the last N epochs run and keep the "
+                                "average if it reads the validation split at least as well "
+                                "as the best epoch (0: off)")}
+FINETUNE_FLAGS = {"val_fraction": (number(float, 0.01, 0.9),
+                                   "part of the folder held out for validation, chosen by a "
+                                   "hash of each file name"),
                   "augment": (bool, "light slant, tilt, width and stroke changes of the "
                                     "training images")}
+
+
+def _range(kind) -> str:
+    """``; from 1 to 64`` for a bounded flag type, else nothing."""
+    low, high = getattr(kind, "low", None), getattr(kind, "high", None)
+    return "" if low is None and high is None else f"; {describe_range(low, high)}"
 
 
 def _show(value) -> str:
@@ -89,8 +115,9 @@ def build_parser() -> Parser:
                         "of training from scratch, with the fine-tuning defaults below")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="'tiny' is a seconds-long configuration for tests")
-    p.add_argument("--beam-width", type=int, default=10, help="beam search width (default 10)")
-    p.add_argument("--top-paths", type=int, default=1,
+    p.add_argument("--beam-width", type=number(int, 1, MAX_BEAM), default=10,
+                   help=f"beam search width (default 10; at most {MAX_BEAM})")
+    p.add_argument("--top-paths", type=number(int, 1, MAX_BEAM), default=1,
                    help="beam alternatives shown per sample, with scores (default 1)")
     p.add_argument("--tensorboard", action="store_true",
                    help="also log to RUN_DIR/tensorboard (if tensorboard is installed)")
@@ -111,14 +138,15 @@ def build_parser() -> Parser:
     net, train = NetConfig(), TrainConfig()
     g = p.add_argument_group("architecture (defaults: model.network.NetConfig)")
     for name, (kind, text) in NET_FLAGS.items():
-        g.add_argument(flag(name), type=kind, help=f"{text} (default {_show(getattr(net, name))})")
+        g.add_argument(flag(name), type=kind,
+                       help=f"{text} (default {_show(getattr(net, name))}{_range(kind)})")
     g = p.add_argument_group("training (defaults: model.training.train.TrainConfig)")
     for name, (kind, text) in TRAIN_FLAGS.items():
         if kind is bool:
             g.add_argument(flag(name), action="store_const", const=True, help=text)
         else:
             g.add_argument(flag(name), type=kind,
-                           help=f"{text} (default {_show(getattr(train, name))})")
+                           help=f"{text} (default {_show(getattr(train, name))}{_range(kind)})")
     tuned = ", ".join(f"{flag(k)} {_show(v)}" for k, v in FINETUNE_TRAIN.items())
     g = p.add_argument_group("fine-tuning with --from (defaults: model.training.finetune; "
                              f"and {tuned})")
@@ -128,7 +156,8 @@ def build_parser() -> Parser:
             g.add_argument(flag(name), action=argparse.BooleanOptionalAction,
                            help=f"{text} (default {'on' if getattr(ft, name) else 'off'})")
         else:
-            g.add_argument(flag(name), type=kind, help=f"{text} (default {getattr(ft, name)})")
+            g.add_argument(flag(name), type=kind,
+                           help=f"{text} (default {getattr(ft, name)}{_range(kind)})")
     return p
 
 
@@ -176,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_training(opts, dataset, manifest)
     except DataError as e:
         return fail(str(e))
+    except OSError as e:  # a read-only or full disk, a path that is not a directory
+        return fail(f"cannot write {e.filename or 'the run'}: {e.strerror or e}", 1)
     except KeyboardInterrupt:
         return fail("interrupted; rerun the same command to resume", 130)
 

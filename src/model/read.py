@@ -5,8 +5,9 @@
         [--debug-dir DIR] [--as-generated]
 
 Per image: the digit string and its confidence (the model's probability of that string),
-one line each, or JSON with --json. Without --run: the most recent finished run under
-runs/, else models/mnist-crnn, the model the repository ships. A bad image
+one line each, or JSON with --json. Without --run: models/mnist-crnn, the model the
+repository ships (--run latest: the newest finished run under runs/); a line on stderr
+says which model read the images (--quiet: none). A bad image
 is reported on stderr and the others are still read; the exit status is then 1. Usage
 errors (a bad constraint, no model) exit 2.
 """
@@ -14,23 +15,28 @@ errors (a bad constraint, no model) exit 2.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
-from digits.cli import Parser, fail
+from digits.cli import Parser, fail, number
 from digits.errors import DataError
 from model.reading.reader import make_constraint
-from model.runs import choose_run
+
+MAX_BEAM = 100  # prefix beam width: a wider beam only costs time on 11 classes
+MAX_DIGITS = 64  # a digit-string constraint longer than any number on a form
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m model.read", description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP, TIFF, ...")
-    p.add_argument("--run", type=Path, help="a finished run directory (default: the most "
-                   "recent under runs/, else models/mnist-crnn)")
-    p.add_argument("--top-k", type=int, default=1, help="alternatives per image (default 1)")
-    p.add_argument("--beam-width", type=int, default=10, help="prefix beam width (default 10)")
+    p.add_argument("--run", help="a finished run directory, or 'latest': the newest under "
+                                  "runs/ (default: models/mnist-crnn, the shipped model)")
+    p.add_argument("--quiet", action="store_true",
+                   help="do not say on stderr which model reads the images")
+    p.add_argument("--top-k", type=number(int, 1, MAX_BEAM), default=1,
+                   help="alternatives per image (default 1)")
+    p.add_argument("--beam-width", type=number(int, 1, MAX_BEAM), default=10,
+                   help=f"prefix beam width (default 10; at most {MAX_BEAM})")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--debug-dir", type=Path, help="save each preprocessing step here")
     p.add_argument("--as-generated", action="store_true",
@@ -38,9 +44,10 @@ def build_parser() -> Parser:
                         "on black, e.g. from digits.sequence_generator): skip the "
                         "preprocessing for scans and photos, only fix polarity and height")
     c = p.add_argument_group("constraints (a beam search that keeps only valid prefixes)")
-    c.add_argument("--length", type=int, help="exactly N digits")
-    c.add_argument("--min-length", type=int, help="at least N digits")
-    c.add_argument("--max-length", type=int, help="at most N digits")
+    digits = number(int, 1, MAX_DIGITS)
+    c.add_argument("--length", type=digits, help=f"exactly N digits (1 to {MAX_DIGITS})")
+    c.add_argument("--min-length", type=digits, help="at least N digits")
+    c.add_argument("--max-length", type=digits, help="at most N digits")
     c.add_argument("--pattern", help=r"a regular expression over digits, e.g. '\d{8}'")
     c.add_argument("--allow", help="the only digits that may appear, e.g. 0123")
     return p
@@ -65,17 +72,20 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--top-k must be at least 1 and at most --beam-width")
     try:
         constraint = make_constraint(args)
-        run = choose_run(args.run)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from model.runs import load_run
+        if args.debug_dir is not None:
+            try:
+                args.debug_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise DataError(f"cannot write to {args.debug_dir}: {e.strerror}") from None
+        from model.api import Reader
 
-        model, net, _ = load_run(run)
+        reader = Reader(args.run, args.beam_width)
     except DataError as e:
         return fail(str(e))
-    from model.reading.reader import read_images
-
-    results = read_images(args.images, model, net, constraint, args.top_k, args.beam_width,
-                          args.debug_dir, generated=args.as_generated)
+    if not args.quiet:
+        print(f"model: {reader.description}", file=sys.stderr)
+    results = reader.results(args.images, constraint, args.top_k, args.beam_width,
+                             args.debug_dir, generated=args.as_generated)
     for r in results:
         if r.error is not None:
             message = r.error if r.error.startswith(r.path) else f"{r.path}: {r.error}"

@@ -2,10 +2,10 @@
 
     python -m model.serve [RUN_DIR] [--host 127.0.0.1] [--port 8000] [--beam-width 10]
 
-RUN_DIR defaults as for model.read: the most recent finished run under runs/, else
-models/mnist-crnn. The model is loaded once, at start-up. Only this machine can connect
-unless --host says otherwise; there is no authentication, so keep it that way on shared
-networks.
+RUN_DIR defaults as for model.read: models/mnist-crnn, the shipped model ("latest": the
+newest finished run under runs/); a line on stderr says which model serves. The model is
+loaded once, at start-up. Only this machine can connect unless --host says otherwise;
+there is no authentication, so keep it that way on shared networks.
 
 ``GET /`` is the demo page: write digits on a canvas (mouse, pen or finger) or upload an
 image, and see the digit string, its confidence, the alternatives and the image the model
@@ -35,40 +35,36 @@ import os
 import sys
 from pathlib import Path
 
-from digits.cli import Parser, fail
+from digits.cli import Parser, fail, number
 from digits.errors import DataError
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m model.serve", description=__doc__.splitlines()[0])
     p.add_argument("run", nargs="?", type=Path, metavar="RUN_DIR",
-                   help="a finished run directory (default: the most recent under runs/, "
-                        "else models/mnist-crnn)")
+                   help="a finished run directory, or 'latest': the newest under runs/ "
+                        "(default: models/mnist-crnn, the shipped model)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument("--beam-width", type=int, default=10,
-                   help="prefix beam width (default 10); also the most alternatives")
-    p.add_argument("--threads", type=int, default=2,
-                   help="images read at once (default 2, one per core of a small machine)")
+    p.add_argument("--port", type=number(int, 0, 65535), default=8000,
+                   help="TCP port (default 8000; 0: any free one)")
+    p.add_argument("--beam-width", type=number(int, 1, 100), default=10,
+                   help="prefix beam width (default 10; at most 100); also the most "
+                        "alternatives")
+    p.add_argument("--threads", type=number(int, 1, 16), default=2,
+                   help="images read at once (default 2, one per core of a small machine; "
+                        "at most 16)")
     p.add_argument("--quiet", action="store_true", help="no line per request on stderr")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        return fail(f"--port must be 0-65535, got {args.port}")
-    if args.beam_width < 1 or args.threads < 1:
-        return fail("--beam-width and --threads must be at least 1")
-    from model.runs import choose_run
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        run = choose_run(args.run)
         from model.serving.app import create_app
 
-        app = create_app(run, args.beam_width, args.threads)
+        app = create_app(args.run, args.beam_width, args.threads)
     except DataError as e:
         return fail(str(e))
     import uvicorn
@@ -76,9 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}: anyone who can reach it can use the "
               "model, there is no authentication", file=sys.stderr)
-    print(f"serving {run} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
+    print(f"model: {app.state.reader.reader.description}", file=sys.stderr)
+    print(f"serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
+    from model.serving.app import HEADER_SECONDS, MAX_CONNECTIONS, header_timeout_protocol
+
     uvicorn.run(app, host=args.host, port=args.port, access_log=not args.quiet,
-                log_level="warning" if args.quiet else "info")
+                log_level="warning" if args.quiet else "info",
+                http=header_timeout_protocol(HEADER_SECONDS), timeout_keep_alive=5,
+                limit_concurrency=MAX_CONNECTIONS)
     return 0
 
 

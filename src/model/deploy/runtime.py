@@ -190,4 +190,8 @@ def load_exported(path: Path | str, threads: int | None = None) -> ExportedModel
     except Exception as e:  # the runtimes raise their own types for a damaged file
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{path} could not be loaded: {first}") from None
-    return ExportedModel(path, meta, runner)
+    try:
+        return ExportedModel(path, meta, runner)
+    except (KeyError, TypeError) as e:
+        raise DataError(f"{meta_path} lacks a field this code reads ({type(e).__name__}: "
+                        f"{e}); export the run again") from None

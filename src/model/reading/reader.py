@@ -25,6 +25,7 @@ class Result:
     confidence: float | None = None
     alternatives: list[tuple[str, float]] | None = None
     error: str | None = None
+    unreadable: bool = False  # the error is the image's (ImageError), not the constraint's
     # What the model saw: (height, width) uint8, white ink on black (model.serve shows it).
     image: Any = field(default=None, repr=False)
 
@@ -43,6 +44,9 @@ def make_constraint(args):
                                             "allow")}
     if all(v is None for v in given.values()):
         return None
+    for name in ("pattern", "allow"):
+        if given[name] is not None and not given[name]:
+            raise DataError(f"--{name} is empty: leave it out to allow any digit string")
     try:
         return Constraint(**given)
     except ValueError as e:
@@ -65,15 +69,22 @@ def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
     where a further way finds no ink.
 
     Raises:
-        ImageError: the first way, the default, finds no ink: the image's own error.
+        ImageError: the first way, the default, finds no ink, or a step fails on the
+            image: the image's own error.
     """
+    from model.reading.images import ImageError
     from model.reading.preprocess import as_generated, read_variants
     from model.reading.preprocess import prepare_ways as prepare_each
 
-    if generated:
-        return [as_generated(gray, prep.height, name)]
-    ways = read_variants(prep)
-    return prepare_each(gray, ways[:1] if first_way_only else ways, name, keep_steps)
+    try:
+        if generated:
+            return [as_generated(gray, prep.height, name)]
+        ways = read_variants(prep)
+        return prepare_each(gray, ways[:1] if first_way_only else ways, name, keep_steps)
+    except (ValueError, ArithmeticError, IndexError, MemoryError) as e:
+        # An image no step was made for (a shape no test foresaw): that image's error, so
+        # that the other images of a batch, or the server, go on.
+        raise ImageError(f"{name} could not be prepared ({type(e).__name__}: {e})") from None
 
 
 def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, list]]:
@@ -141,7 +152,8 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
     keep per image the reading the model is surest of.
 
     Args:
-        paths: image files, or their bytes (an upload to model.serve).
+        paths: image files, their bytes (an upload to model.serve), or images already
+            read as (h, w) float32 gray 0..255 (``model.api`` hands arrays over so).
         names: what each Result calls its image (default: the path as given).
         generated: the images look like the training sequences already: only polarity
             and height are fixed (``model.reading.preprocess.as_generated``), not ``prepare``.
@@ -159,10 +171,11 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
     ready: list[tuple[int, list]] = []
     for i, (source, name) in enumerate(zip(paths, names, strict=True)):
         try:
-            ways = prepare_ways(open_gray(source), prep, name, debug_dir is not None,
-                                generated)
+            gray = source if hasattr(source, "ndim") else open_gray(source, name)
+            ways = prepare_ways(gray, prep, name, debug_dir is not None, generated)
         except DataError as e:
             results[i].error = str(e)
+            results[i].unreadable = True
             continue
         if debug_dir is not None:
             save_steps(debug_dir, name, ways[0].steps)
@@ -186,8 +199,12 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
             debug_dir.mkdir(parents=True, exist_ok=True)
             Image.fromarray(ways[w]).save(debug_dir / f"{Path(names[i]).stem}.9_read.png")
         if not found:
+            needed = int(constraint.automaton.distance[constraint.automaton.start])
+            steps = net.time_steps(ways[w].shape[1])
+            room = (f"; the image gives {steps} time steps, and {needed} digits need at least "
+                    f"{needed}" if needed > steps else "")
             results[i].error = (f"{names[i]}: no reading satisfies the constraint "
-                                f"({constraint.describe()})")
+                                f"({constraint.describe()}){room}")
             continue
         results[i].text = found[0].text
         results[i].confidence = float(f"{math.exp(found[0].score):.4g}")

@@ -59,7 +59,9 @@ def remove_background(ink: np.ndarray) -> np.ndarray:
 
     h, w = ink.shape
     scale = min(1.0, BACKGROUND_SIDE / max(h, w))
-    small = ink if scale == 1.0 else ndimage.zoom(ink, scale, order=1)
+    # A long strip's short side must not shrink to nothing: at least one row or column.
+    zoom = (max(1, round(h * scale)) / h, max(1, round(w * scale)) / w)
+    small = ink if scale == 1.0 else ndimage.zoom(ink, zoom, order=1)
     size = max(3, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
     if min(h, w) < TIGHT_CROP:
         background = ndimage.percentile_filter(small, TIGHT_PERCENTILE, size=size,
@@ -92,17 +94,13 @@ def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
                  mask_level: float = 64) -> np.ndarray:
     """Erase straight horizontal and vertical runs of ink longer than ``fraction`` of the
     image: ruling lines, underlines, table borders and scan edges."""
-    from scipy import ndimage
-
     mask = ink > mask_level
     h, w = mask.shape
     lines = np.zeros_like(mask)
     if w >= MIN_LINE_SIDE:
-        run = max(MIN_RUN, int(w * fraction))
-        lines |= ndimage.binary_opening(mask, structure=np.ones((1, run), bool))
+        lines |= long_runs(mask, max(MIN_RUN, int(w * fraction)))
     if h >= MIN_LINE_SIDE:
-        run = max(MIN_RUN, int(h * border_fraction))
-        vertical = ndimage.binary_opening(mask, structure=np.ones((run, 1), bool))
+        vertical = long_runs(mask.T, max(MIN_RUN, int(h * border_fraction))).T
         edge = np.zeros_like(mask)
         band = max(1, int(w * BORDER_BAND))
         edge[:, :band] = edge[:, -band:] = True
@@ -113,6 +111,27 @@ def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
     out = ink.copy()
     out[lines] = 0
     return out
+
+
+def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """The pixels of horizontal runs of ``mask`` at least ``length`` long: a binary opening
+    by a 1 x ``length`` line, in time linear in the pixels whatever the length.
+
+    Args:
+        mask: (h, w) bool.
+
+    Returns:
+        (h, w) bool.
+    """
+    h, w = mask.shape
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # row-major order: each run's end after its start
+    keep = ends - starts >= length
+    paint = np.zeros((h, w + 1), np.int32)
+    np.add.at(paint, (rows[keep], starts[keep]), 1)
+    np.add.at(paint, (rows[keep], ends[keep]), -1)
+    return np.cumsum(paint, axis=1)[:, :w] > 0
 
 
 def ink_box(ink: np.ndarray, threshold: float = BOX_LEVEL) -> tuple[slice, slice] | None:

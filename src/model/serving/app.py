@@ -1,5 +1,5 @@
 """The web app behind ``python -m model.serve``: the demo page, ``POST /api/read`` and
-``GET /api/info``, each request read by one run's model loaded once (:class:`Reader`).
+``GET /api/info``, each request read by one run's model loaded once (:class:`Service`).
 
 The request forms, options, answers and error statuses are described in
 :mod:`model.serve`'s docstring, the command's help.
@@ -27,6 +27,17 @@ MAX_PATTERN = 1000  # Characters; a digit-string pattern longer than this is an 
 INT_OPTIONS = ("length", "min_length", "max_length", "top_k")
 TEXT_OPTIONS = ("pattern", "allow")
 RAW_TYPES = ("application/octet-stream",)  # besides every image/* type
+# Reading slots: a request waits at most QUEUE_SECONDS for one, and at most MAX_WAITING
+# requests wait at once; beyond either the answer is 503 (busy, retry), and the server
+# keeps serving. An image over LARGE_PIXELS (from its header) may take one slot less than
+# there are, so that a small request always finds one free among large ones.
+QUEUE_SECONDS = 10.0
+MAX_WAITING = 16
+LARGE_PIXELS = 1_000_000
+# Connections: the request line and headers must arrive within HEADER_SECONDS; beyond
+# MAX_CONNECTIONS open at once uvicorn answers 503 at once.
+HEADER_SECONDS = 10.0
+MAX_CONNECTIONS = 64
 STATIC = Path(__file__).with_name("static")
 # The page loads only its own script and style, and shows images from data: and blob: URLs.
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
@@ -44,26 +55,24 @@ class ApiError(Exception):
         self.message = message
 
 
-class Reader:
-    """One run's model, loaded once, reading one image per call through model.read.
+class Service:
+    """One run's :class:`model.api.Reader`, loaded once, its model traced as one graph,
+    reading one uploaded image per call.
 
     Args:
-        run: a finished run directory.
+        run: a finished run directory (``"latest"``: the newest under runs/).
         beam_width: prefix beam width, also the most alternatives a request may ask for.
     """
 
     def __init__(self, run: Path, beam_width: int = 10):
-        from model.runs import load_run
+        from model.api import Reader
 
-        self.run = Path(run)
-        self.model, self.net, _ = load_run(self.run)
+        self.reader = Reader(run, beam_width)
+        self.run, self.net = self.reader.run, self.reader.net
         self.beam_width = beam_width
-        self.parameters = int(self.model.count_params())
-        self._compiled = compiled(self.model)
-
-    def __call__(self, x, training: bool = False):
-        """The model as model.read.read_images calls it, run as one traced graph."""
-        return self._compiled(x)
+        self.parameters = int(self.reader._model.count_params())
+        graph = compiled(self.reader._model)
+        self.reader._model = lambda x, training=False: graph(x)
 
     def read(self, data: bytes, name: str, options: Mapping[str, Any]) -> dict:
         """Read one image's bytes under the given options.
@@ -79,7 +88,7 @@ class Reader:
         Raises:
             ApiError: 400 for a bad constraint, 422 for an unreadable image or no reading.
         """
-        from model.reading.reader import make_constraint, read_images
+        from model.reading.reader import make_constraint
 
         started = time.perf_counter()
         top_k = options.get("top_k", min(DEFAULT_TOP_K, self.beam_width))
@@ -92,8 +101,7 @@ class Reader:
             constraint = make_constraint(constraint_args)
         except DataError as e:
             raise ApiError(400, str(e)) from None
-        result = read_images([data], self, self.net, constraint, top_k, self.beam_width,
-                             names=[name])[0]
+        result = self.reader.results([data], constraint, top_k, names=[name])[0]
         if result.error is not None:
             raise ApiError(422, result.error)
         return {
@@ -106,7 +114,8 @@ class Reader:
         }
 
     def info(self) -> dict:
-        return {"run": self.run.name, "path": str(self.run), "parameters": self.parameters,
+        return {"run": self.run.name, "path": str(self.run), "model": self.reader.description,
+                "parameters": self.parameters,
                 "height": self.net.height, "beam_width": self.beam_width,
                 "default_top_k": min(DEFAULT_TOP_K, self.beam_width), "max_body": MAX_BODY}
 
@@ -118,6 +127,66 @@ def compiled(model):
 
     spec = tf.TensorSpec((None, model.input_shape[1], None, 1), tf.float32)
     return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+
+def image_pixels(data: bytes) -> int:
+    """Width x height from an image's header (no decoding), 0 where it has none."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size[0] * im.size[1]
+    except Exception:  # any unreadable file: the reader reports it properly
+        return 0
+
+
+def header_timeout_protocol(seconds: float):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request line and headers do
+    not all arrive within ``seconds`` of their first byte (or of connecting): uvicorn has no
+    such limit, and a client sending headers a byte at a time would hold a connection
+    forever."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeout(H11Protocol):
+        _timer = None
+
+        def _between_requests(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._between_requests():
+                self._arm()
+            super().data_received(data)
+            if not self._between_requests():
+                self._disarm()
+
+        def connection_lost(self, exc):
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self):
+            if self._timer is None:
+                self._timer = self.loop.call_later(seconds, self._expire)
+
+        def _disarm(self):
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _expire(self):
+            self._timer = None
+            if self._between_requests() and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeout
 
 
 def png_data_url(image) -> str:
@@ -207,6 +276,8 @@ async def _image_and_fields(request) -> tuple[bytes, str, dict]:
             body = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError) as e:
             raise ApiError(400, f"malformed JSON: {e}") from None
+        except RecursionError:
+            raise ApiError(400, "malformed JSON: nested too deeply") from None
         if not isinstance(body, dict):
             raise ApiError(400, "the JSON body must be an object with an 'image' member")
         encoded = body.pop("image", None)
@@ -265,11 +336,12 @@ def error_response(status: int, message: str):
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(run: Path, beam_width: int = 10, threads: int = 2):
+def create_app(run: Path | str | None = None, beam_width: int = 10, threads: int = 2):
     """The Starlette app serving one run: the page, its static files and the JSON API.
 
     Args:
-        run: a finished run directory, loaded now.
+        run: a finished run directory, loaded now; None for the shipped model,
+            "latest" for the newest run under runs/.
         beam_width: prefix beam width for every request.
         threads: images read at once; more requests wait their turn.
 
@@ -284,8 +356,10 @@ def create_app(run: Path, beam_width: int = 10, threads: int = 2):
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    reader = Reader(run, beam_width)
-    limiter = anyio.CapacityLimiter(threads)
+    reader = Service(run, beam_width)
+    slots = anyio.CapacityLimiter(threads)
+    large_slots = anyio.CapacityLimiter(max(1, threads - 1))
+    waiting = 0
     warm_up(reader)
 
     async def page(request):
@@ -300,8 +374,28 @@ def create_app(run: Path, beam_width: int = 10, threads: int = 2):
         if not data:
             raise ApiError(400, "the image is empty")
         options = parse_options(fields)
-        answer = await anyio.to_thread.run_sync(reader.read, data, name, options,
-                                                limiter=limiter)
+        nonlocal waiting
+        if waiting >= MAX_WAITING:
+            raise ApiError(503, f"busy: {waiting} requests are waiting to be read; retry "
+                                "shortly")
+        lanes = [large_slots, slots] if image_pixels(data) > LARGE_PIXELS else [slots]
+        waiting += 1
+        held = []
+        try:
+            with anyio.move_on_after(QUEUE_SECONDS):
+                for lane in lanes:
+                    await lane.acquire()
+                    held.append(lane)
+        finally:
+            waiting -= 1
+        try:
+            if len(held) < len(lanes):
+                raise ApiError(503, f"busy: no reading slot came free within "
+                                    f"{QUEUE_SECONDS:g} s; retry shortly")
+            answer = await anyio.to_thread.run_sync(reader.read, data, name, options)
+        finally:
+            for lane in reversed(held):
+                lane.release()
         return JSONResponse(answer)
 
     async def api_error(request, exc: ApiError):
@@ -326,7 +420,7 @@ def create_app(run: Path, beam_width: int = 10, threads: int = 2):
     return app
 
 
-def warm_up(reader: Reader) -> None:
+def warm_up(reader: Service) -> None:
     """One reading at start-up, so the first visitor does not wait for TensorFlow's set-up."""
     import numpy as np
     from PIL import Image

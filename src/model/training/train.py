@@ -103,6 +103,8 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
 
         def on_epoch_end(self, epoch, logs=None):
             value = logs.get("val_exact")
+            if not math.isfinite(logs.get("loss", 0.0)):
+                return  # diverged weights read nothing, whatever a metric says
             if value is not None and (self.best is None or value > self.best):
                 self.best = value
                 save_atomically(self.model, self.path)
@@ -180,6 +182,11 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     """
     import keras
 
+    if (run_dir / FINAL).is_file() and not (run_dir / BACKUP).exists():
+        # Killed after the final save and the clean-up, before the reports: the training
+        # is done, so finish from the saved model instead of training again.
+        log(f"{run_dir / FINAL} is saved: finishing the run from it")
+        return keras.models.load_model(run_dir / FINAL, safe_mode=True)
     for split in (train_split, val_split):
         if isinstance(split, FreshSequences):
             check_fresh_time_steps(split, net)
@@ -217,8 +224,18 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     start = resume_epoch(run_dir)
     if start is not None:
         log(f"resuming {run_dir} at epoch {start} (from its backup)")
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
-              shuffle=False, verbose=0)  # the dataset shuffles itself, with the seed
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
+                        callbacks=callbacks, shuffle=False,
+                        verbose=0)  # the dataset shuffles itself, with the seed
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        if not (run_dir / BEST).is_file():
+            shutil.rmtree(run_dir / BACKUP, ignore_errors=True)  # nothing worth resuming
+            raise DataError(f"training diverged: the loss became {losses[-1]} in epoch "
+                            f"{len(losses)} and no epoch before it was kept; lower "
+                            "--learning-rate")
+        log(f"training stopped: the loss became {losses[-1]} in epoch {len(losses)}; the "
+            "best epoch before it is kept")
     if cfg.average_last > 0 and not (run_dir / FINAL).is_file():
         average_epochs(run_dir, model, val_split, net, cfg.average_last,
                        best_reading(run_dir, baseline), log)

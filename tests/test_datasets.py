@@ -1,4 +1,4 @@
-"""Training on sequences composed anew every epoch (--fresh)."""
+"""model.inputs.datasets: the time steps CTC needs for a label, sequences composed anew."""
 
 import numpy as np
 import pytest
@@ -7,14 +7,50 @@ from conftest import fake_mnist
 from digits.compose import ComposeConfig
 from digits.errors import DataError
 from digits.sequence_generator import main as generate
-from model.icr import main as icr
 from model.inputs.datasets import (
     FreshSequences,
+    Split,
     check_fresh_time_steps,
+    check_time_steps,
     fresh_pool,
     make_fresh_dataset,
+    steps_needed,
+    too_narrow,
 )
 from model.network import NetConfig
+
+
+@pytest.mark.parametrize("text,steps", [
+    ("", 0), ("7", 1), ("12", 2), ("11", 3), ("111", 5), ("1211", 5), ("00000", 9),
+])
+def test_steps_needed(text, steps):
+    assert steps_needed(text) == steps
+
+
+def test_too_narrow_uses_the_exact_ctc_bound():
+    net = NetConfig()  # 4 columns per time step
+    split = Split(["a", "b", "c", "d"], ["12", "11", "11", "123"], np.array([8, 8, 12, 8]))
+    assert too_narrow(split, net).tolist() == [1, 3]
+
+
+def test_check_time_steps_names_the_first_narrow_image():
+    split = Split(["a.png", "b.png"], ["12", "11"], np.array([8, 8]))
+    with pytest.raises(DataError, match=r"b.png: label '11' .* \(2 time steps, 3 needed\)"):
+        check_time_steps(split, NetConfig())
+
+
+def test_pad_images_pads_right_with_black():
+    from model.inputs.datasets import pad_images
+
+    a, b = np.full((3, 2), 7, np.uint8), np.full((3, 4), 9, np.uint8)
+    batch = pad_images([a, b])
+    assert batch.shape == (2, 3, 4, 1) and batch.dtype == np.uint8
+    assert (batch[0, :, :2, 0] == 7).all() and (batch[0, :, 2:, 0] == 0).all()
+    assert (batch[1, :, :, 0] == 9).all()
+
+
+# ---------------------------------------------------------------------------
+# Sequences composed anew every epoch (model.icr --fresh).
 
 
 @pytest.fixture
@@ -62,33 +98,3 @@ def test_narrow_compositions_are_refused_before_training():
     wide_pooling = NetConfig(pools=((2, 2), (2, 2), (2, 2)))
     with pytest.raises(DataError, match="too narrow"):
         check_fresh_time_steps(fresh, wide_pooling)
-
-
-def test_icr_trains_with_fresh_sequences(npz_dataset, tmp_path, capsys):
-    out, _ = npz_dataset
-    status = icr([str(out), "--preset", "tiny", "--fresh", "--run-dir", str(tmp_path / "run")])
-    err = capsys.readouterr().err
-    assert status == 0, err
-    assert "new sequences per epoch" in err
-    assert (tmp_path / "run" / "metrics.json").is_file()
-
-
-def test_history_has_every_epoch(npz_dataset, tmp_path, capsys):
-    import csv
-
-    out, _ = npz_dataset
-    run = tmp_path / "run"
-    assert icr([str(out), "--preset", "tiny", "--fresh", "--epochs", "3", "--run-dir",
-                str(run)]) == 0
-    with open(run / "history.csv") as f:
-        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2]
-
-
-def test_pad_images_pads_right_with_black():
-    from model.inputs.datasets import pad_images
-
-    a, b = np.full((3, 2), 7, np.uint8), np.full((3, 4), 9, np.uint8)
-    batch = pad_images([a, b])
-    assert batch.shape == (2, 3, 4, 1) and batch.dtype == np.uint8
-    assert (batch[0, :, :2, 0] == 7).all() and (batch[0, :, 2:, 0] == 0).all()
-    assert (batch[1, :, :, 0] == 9).all()

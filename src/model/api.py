@@ -1,0 +1,258 @@
+"""Reading handwritten numbers from Python: :class:`Reader`.
+
+    from model import Reader
+
+    reader = Reader()                          # the shipped model; Reader("runs/x") for another
+    reading = reader.read("photo.jpg")         # .text, .confidence, .alternatives
+    readings = reader.read([path, pil_image, array], pattern=r"\\d{4}")
+
+``read`` takes a path (``str`` or ``pathlib.Path``), an image file's bytes, a PIL image, or
+a numpy array (H x W or H x W x C, uint8, or float in [0, 1]), or a list of them: one in,
+one :class:`Reading` out; a list in, a list out, in order, read as one batch. Each image is
+read as ``python -m model.read`` reads it (the same preparation, decoding and constraints);
+``model.read``, ``model.serve`` and ``bench/real.py`` read through a Reader too.
+
+Importing this module imports no TensorFlow; building a Reader from a run does (to load
+its model). ``Reader.from_onnx`` reads through an exported ONNX or LiteRT model with numpy
+and onnxruntime alone.
+
+Errors a caller can cause raise :class:`digits.errors.DataError` (a bad constraint, no such
+run) or its subclass :class:`model.reading.images.ImageError` (an image that cannot be
+read), with the messages the command line prints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digits.errors import DataError
+
+MAX_BEAM = 100  # prefix beam width: a wider beam only costs time on 11 classes
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One image's digit string.
+
+    Attributes:
+        text: the digit string.
+        confidence: the model's probability of ``text`` (0..1).
+        alternatives: ``(text, confidence)`` pairs, best first, ``text`` itself first;
+            ``top_k`` of them (fewer where fewer strings are possible).
+        image: what the model saw: (height, width) uint8, white ink on black.
+    """
+
+    text: str
+    confidence: float
+    alternatives: list[tuple[str, float]]
+    image: np.ndarray = field(repr=False, compare=False)
+
+
+class Reader:
+    """A trained model, loaded once, that reads images of handwritten numbers.
+
+    Args:
+        run: a finished run directory; None for the shipped model (``models/mnist-crnn``),
+            ``"latest"`` for the newest finished run under ``runs/``.
+        beam_width: the prefix beam width reading uses by default (1 to 100).
+
+    Attributes:
+        run: the run directory read from (or the export, for ``from_onnx``).
+        description: which model this is and what it was trained on, in one line.
+
+    Raises:
+        DataError: no such run, or it is not a finished run this toolkit wrote.
+    """
+
+    def __init__(self, run: str | os.PathLike | None = None, beam_width: int = 10):
+        from model.runs import choose_run, describe_run, load_run
+
+        _check_beam(beam_width, 1)
+        self.run = choose_run(run)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self._model, self.net, config = load_run(self.run)
+        self.description = describe_run(self.run, config)
+        self.beam_width = beam_width
+
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike, beam_width: int = 10,
+                  threads: int | None = None) -> Reader:
+        """A Reader over an exported model (``python -m model.export``: ONNX or LiteRT, with
+        the JSON written beside it), run without TensorFlow.
+
+        Raises:
+            DataError: no such export, a bad JSON beside it, or no runtime for its format.
+        """
+        from model.deploy.runtime import load_exported
+
+        _check_beam(beam_width, 1)
+        exported = load_exported(path, threads)
+        reader = cls.__new__(cls)
+        reader.run = Path(path)
+        reader._model = _ExportedLogits(exported)
+        reader.net = reader._model
+        run = exported.meta.get("run", {})
+        reader.description = (f"{path} ({exported.meta['format']} export of "
+                              f"{run.get('path', 'a run') if isinstance(run, dict) else run})")
+        reader.beam_width = beam_width
+        return reader
+
+    def __call__(self, x, training: bool = False):
+        """The model's logits (batch, T, 11) for a padded batch (batch, height, W, 1)."""
+        return self._model(x, training=False)
+
+    def __repr__(self) -> str:
+        return f"Reader({self.description})"
+
+    def results(self, sources, constraint=None, top_k: int = 1,
+                beam_width: int | None = None, debug_dir: Path | None = None,
+                names=None, generated: bool = False) -> list:
+        """``model.reading.reader.Result`` per source (a path, bytes or a gray array), each
+        with its reading or its error: what the command line and the server report, image by
+        image, where ``read`` raises."""
+        from model.reading.reader import read_images
+
+        return read_images(sources, self, self.net, constraint, top_k,
+                           self.beam_width if beam_width is None else beam_width, debug_dir,
+                           names=names, generated=generated)
+
+    def read(self, images, *, length: int | None = None, min_length: int | None = None,
+             max_length: int | None = None, pattern: str | None = None,
+             allow: str | None = None, top_k: int = 1, beam_width: int | None = None,
+             as_generated: bool = False) -> Reading | list[Reading]:
+        """Read one image or a list of images.
+
+        Args:
+            images: a path, bytes, a PIL image or a numpy array; or a list of them.
+            length, min_length, max_length, pattern, allow: as ``model.read``'s constraint
+                flags: only strings that satisfy them are read.
+            top_k: alternatives per image, 1 to ``beam_width``.
+            beam_width: the prefix beam width (default: the Reader's).
+            as_generated: the images already look like the training sequences (white ink
+                on black): only polarity and height are fixed.
+
+        Returns:
+            A Reading, or a list of them for a list of images.
+
+        Raises:
+            DataError: a bad constraint, ``top_k`` or ``beam_width``; or no string allowed
+                by the constraint fits an image.
+            ImageError: an image that cannot be read (its position in a list is named).
+        """
+        from types import SimpleNamespace
+
+        from model.reading.reader import make_constraint
+
+        width = self.beam_width if beam_width is None else beam_width
+        _check_beam(width, top_k)
+        constraint = make_constraint(SimpleNamespace(
+            length=length, min_length=min_length, max_length=max_length, pattern=pattern,
+            allow=allow))
+        single = not isinstance(images, list | tuple)
+        batch = [images] if single else list(images)
+        sources, names = [], []
+        for i, image in enumerate(batch):
+            source, name = _source(image, i if not single else None)
+            sources.append(source)
+            names.append(name)
+        results = self.results(sources, constraint, top_k, width, names=names,
+                               generated=as_generated)
+        readings = []
+        for result in results:
+            if result.error is not None:
+                from model.reading.images import ImageError
+
+                if result.unreadable:
+                    raise ImageError(result.error)
+                raise DataError(result.error)  # no string the constraint allows fits
+            readings.append(Reading(result.text, result.confidence,
+                                    list(result.alternatives), result.image))
+        return readings[0] if single else readings
+
+
+class _ExportedLogits:
+    """An exported model as read_images calls a Keras one: ``model(x)`` and ``net``."""
+
+    def __init__(self, exported):
+        self.exported = exported
+        self.height = exported.height
+
+    def __call__(self, x, training: bool = False):
+        images = [np.asarray(im)[:, :, 0] for im in x]
+        if self.exported.width is not None:
+            return self.exported.logits(self.exported.pad(images))
+        return self.exported.logits(np.asarray(x, np.float32))
+
+    def time_steps(self, width: int) -> int:
+        return self.exported.time_steps(width)
+
+
+def _check_beam(beam_width: Any, top_k: Any) -> None:
+    for name, value in (("beam_width", beam_width), ("top_k", top_k)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise DataError(f"{name} must be a whole number, got {value!r}")
+    if not 1 <= beam_width <= MAX_BEAM or not 1 <= top_k <= beam_width:
+        raise DataError(f"top_k must be at least 1 and at most beam_width, and beam_width "
+                        f"from 1 to {MAX_BEAM}; got top_k {top_k}, beam_width {beam_width}")
+
+
+def _source(image, index: int | None) -> tuple[Any, str]:
+    """What read_images takes for one image (a path, bytes, or a gray float32 array), and
+    what error messages call it."""
+    from model.reading.images import ImageError
+
+    where = "image" if index is None else f"image {index}"
+    if isinstance(image, str | os.PathLike):
+        return image, str(image)
+    if isinstance(image, bytes | bytearray):
+        return bytes(image), where
+    if isinstance(image, np.ndarray):
+        return gray_from_array(image, where), where
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a requirement
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        from model.reading.images import gray_from_pil
+
+        return gray_from_pil(image, where), where
+    raise ImageError(f"{where}: expected a path, bytes, a PIL image or a numpy array, got "
+                     f"{type(image).__name__}")
+
+
+def gray_from_array(array: np.ndarray, name: str = "image") -> np.ndarray:
+    """An H x W or H x W x C (C: 1, 3 or 4) array, uint8 or float in [0, 1], as (H, W)
+    float32 gray 0..255, as ``model.reading.images.open_gray`` returns a file.
+
+    Raises:
+        ImageError: another shape, dtype or value range, or no pixels.
+    """
+    from model.reading.images import ImageError, gray_from_pil
+
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"{name}: expected an H x W or H x W x 3 (or 4) array, got shape "
+                         f"{array.shape}")
+    if array.size == 0:
+        raise ImageError(f"{name} has no pixels ({array.shape})")
+    if array.dtype == np.uint8:
+        pixels = array
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ImageError(f"{name}: a float array must hold values in [0, 1]")
+        pixels = np.rint(array * 255).astype(np.uint8)
+    else:
+        raise ImageError(f"{name}: expected uint8, or float in [0, 1], got {array.dtype}")
+    from PIL import Image
+
+    mode = "L" if pixels.ndim == 2 else {3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+    return gray_from_pil(Image.fromarray(np.ascontiguousarray(pixels), mode), name)
+
+
+__all__ = ["Reader", "Reading", "gray_from_array"]

@@ -1,0 +1,90 @@
+"""model.deploy.runtime: running an export without TensorFlow, and what it refuses to run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SRC, fake_mnist, untrained_run
+from digits.compose import ComposeConfig, compose
+from digits.errors import DataError
+from model.deploy.exporter import export_run
+from model.deploy.runtime import load_exported, sidecar_path
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """An untrained tiny run exported in every format, name -> path: what the runtime does
+    with an export does not depend on what its weights say."""
+    run = untrained_run(tmp_path_factory.mktemp("run"))
+    out = tmp_path_factory.mktemp("exports")
+    made = {"onnx": ("onnx", None), "litert": ("litert", None),
+            "litert_any_width": ("litert", 0), "savedmodel": ("savedmodel", None)}
+    paths = {}
+    for name, (fmt, width) in made.items():
+        paths[name] = out / name
+        export_run(run, fmt, paths[name], width=width, log=lambda message: None)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Six composed sequences of different widths, (28, w) uint8, as the model takes them."""
+    mnist = fake_mnist()
+    chunk = compose(mnist.x_test, mnist.y_test, 6, ComposeConfig(min_length=1, max_length=4),
+                    np.random.default_rng(3))
+    assert len({im.shape[1] for im in chunk.images}) > 1
+    return chunk.images
+
+
+def test_the_json_lies_beside_the_export():
+    assert sidecar_path(Path("runs/a/model.onnx")) == Path("runs/a/model.onnx.json")
+    assert sidecar_path("exports/sm") == Path("exports/sm.json")  # a SavedModel directory
+
+
+def test_runtime_reads_without_tensorflow(exports, images, tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    np.savez(tmp_path / "images.npz", *images)
+    code = (
+        "import json, sys\nimport numpy as np\nfrom model.deploy.runtime import load_exported\n"
+        f"images = list(np.load({str(tmp_path / 'images.npz')!r}).values())\n"
+        "out = {}\n"
+        "for path in sys.argv[1:]:\n"
+        "    out[path] = [[row[0].text, row[0].score]\n"
+        "                 for row in load_exported(path).read(images)]\n"
+        "assert not {'tensorflow', 'keras'} & set(sys.modules), sys.modules.keys()\n"
+        "print(json.dumps(out))\n")
+    paths = [str(exports[name]) for name in ("onnx", "litert", "litert_any_width")]
+    done = subprocess.run([sys.executable, "-c", code, *paths], cwd=SRC, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    read = json.loads(done.stdout.strip().splitlines()[-1])
+    for path in paths:
+        same = [row[0] for row in load_exported(path, threads=1).read(images)]
+        assert [text for text, _ in read[path]] == [r.text for r in same]
+        np.testing.assert_allclose([score for _, score in read[path]],
+                                   [r.score for r in same], atol=1e-5)
+
+
+def test_runtime_refuses_what_it_cannot_run(exports, tmp_path):
+    with pytest.raises(DataError, match="no exported model"):
+        load_exported(exports["savedmodel"])  # a directory
+    pb = tmp_path / "sm.pb"
+    pb.write_bytes((exports["savedmodel"] / "saved_model.pb").read_bytes())
+    sidecar_path(pb).write_text(sidecar_path(exports["savedmodel"]).read_text())
+    with pytest.raises(DataError, match="savedmodel export"):
+        load_exported(pb)
+    lone = tmp_path / "lone.onnx"
+    lone.write_bytes(exports["onnx"].read_bytes())
+    with pytest.raises(DataError, match="missing or unreadable"):
+        load_exported(lone)
+    pytest.importorskip("ai_edge_litert")
+    exported = load_exported(exports["litert"])
+    wide = np.zeros((28, exported.width + 1), np.uint8)
+    with pytest.raises(ValueError, match="does not fit"):
+        exported.read([wide])
+    with pytest.raises(ValueError, match="28 pixels high"):
+        exported.read([np.zeros((20, 30), np.uint8)])
