@@ -53,7 +53,7 @@ def world(root: Path) -> dict:
     (mine / "keep.txt").write_text("keep")
     return {"run": run, "data": data, "image": image, "mine": mine,
             "paths": [str(root / "missing"), str(image), str(mine), "/proc/x", str(run),
-                      str(data), ""]}
+                      str(data), "", "."]}
 
 
 def fuzz_target(name: str, cases: int, w: dict, root: Path, seed: int) -> None:
@@ -126,6 +126,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-fuzz-") as scratch:
         root = Path(scratch)
         w = world(root)
+        os.chdir(w["mine"])  # relative paths (".", "x") land here, not where it was run
         print(f"{'target':<28}{'cases':>8}{'seconds':>10}   outcomes")
         for name, share in SHARES.items():
             cases = max(1, round(args.cases * share))

@@ -3,13 +3,14 @@ runs the same at scale): exit 0, 1 or 2, never a traceback, nothing left behind 
 failure; the server answers only documented statuses and goes on serving."""
 
 import itertools
+import os
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
-from conftest import fake_mnist, untrained_run
+from conftest import SRC, fake_mnist, untrained_run
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, write_dataset
 from fuzzing import argv, check_answer, check_command, check_still_serving, request
@@ -36,9 +37,15 @@ def world(tmp_path_factory):
     mine.mkdir()
     (mine / "keep.txt").write_text("keep")
     paths = [str(root / "missing"), str(image), str(mine), "/proc/x", str(run), str(data),
-             ""]
-    return {"root": root, "run": run, "data": data, "image": image, "mine": mine,
-            "paths": paths}
+             "", "."]
+    # Relative paths (".", "x") land here, never in the repository the tests run from.
+    cwd = os.getcwd()
+    repository = snapshot(SRC.parent)
+    os.chdir(mine)
+    yield {"root": root, "run": run, "data": data, "image": image, "mine": mine,
+           "paths": paths}
+    os.chdir(cwd)
+    assert snapshot(SRC.parent) == repository
 
 
 def fresh(world, name):
@@ -128,3 +135,9 @@ def test_every_kind_of_outcome_was_reached():
     for command in ("digits.sequence_generator", "model.read", "model.icr"):
         assert SEEN[(command, 0)] and SEEN[(command, 2)], dict(SEEN)
     assert SEEN[("model.serve /api/read", 200)] and SEEN[("model.serve /api/read", 400)]
+
+
+def snapshot(root):
+    """The repository root's visible entries and their times: a fuzz case that wrote there
+    (a relative path taken as the current directory) changes it."""
+    return {p.name: p.stat().st_mtime for p in root.iterdir() if not p.name.startswith(".")}

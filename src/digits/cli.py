@@ -72,3 +72,12 @@ def describe_range(low: float | None, high: float | None) -> str:
     if low is not None:
         return f"at least {show(low)}"
     return f"at most {show(high)}"
+
+
+def path(text: str) -> Path:
+    """An argparse ``type`` for paths: an empty value is a usage error, not the current
+    directory (``--examples ""`` would otherwise write into whatever directory the command
+    runs in)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty value")
+    return Path(text)

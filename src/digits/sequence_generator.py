@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from digits.cli import DATA_DIR, Parser, describe_range, fail, number, progress_bar
+from digits.cli import DATA_DIR, Parser, describe_range, fail, number, path, progress_bar
 from digits.compose import DIGIT_SIZE, MIN_HEIGHT, REALISTIC, ComposeConfig
 from digits.errors import DataError
 from digits.files import check_replaceable, replacing
@@ -86,7 +86,7 @@ def build_parser() -> Parser:
     src.add_argument("--mnist", metavar="PATH",
                      help="a local MNIST: Keras-layout .npz, or a folder of the 4 IDX files")
     out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=DEFAULT_OUT,
+    out.add_argument("--out", type=path, default=DEFAULT_OUT,
                      help="dataset directory (default: data/digits under the project root)")
     out.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     out.add_argument("--format", choices=("png", "tfrecord"), default="png",
@@ -106,7 +106,7 @@ def build_parser() -> Parser:
                      help=f"processes encoding PNGs (default: up to 2; at most {MAX_WORKERS})")
     out.add_argument("--seed", type=number(int, 0, 2**63 - 1), default=DEFAULT_SEED,
                      help="random seed (a whole number from 0)")
-    out.add_argument("--examples", type=Path, metavar="DIR",
+    out.add_argument("--examples", type=path, metavar="DIR",
                      help="also write example1.bmp and example2.bmp (test sequences) to DIR")
     comp = p.add_argument_group("composition (defaults: digits.compose.ComposeConfig)")
     comp.add_argument("--length", type=number(int, 1, MAX_LENGTH),

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-from digits.cli import Parser, fail
+from digits.cli import Parser, fail, path
 from digits.errors import DataError
 from model.deploy.exporter import FORMATS, LITERT_WIDTH, export_run
 from model.deploy.runtime import sidecar_path
@@ -27,10 +26,10 @@ from model.deploy.runtime import sidecar_path
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m model.export", description=__doc__.splitlines()[0])
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run directory")
+    p.add_argument("run_dir", type=path, metavar="RUN_DIR", help="a finished run directory")
     p.add_argument("--format", required=True, choices=list(FORMATS),
                    help="savedmodel (a directory), onnx or litert (.tflite)")
-    p.add_argument("--out", type=Path, help="where to write (default: RUN_DIR/saved_model, "
+    p.add_argument("--out", type=path, help="where to write (default: RUN_DIR/saved_model, "
                    "RUN_DIR/model.onnx or RUN_DIR/model.tflite); the JSON goes to OUT.json")
     p.add_argument("--width", type=int, help=f"fix the input width in pixels; 0: any width "
                    f"(default: {LITERT_WIDTH} for litert, any for the others)")

@@ -21,9 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-from digits.cli import Parser, describe_range, fail, number
+from digits.cli import Parser, describe_range, fail, number, path
 from digits.errors import DataError
 from model.network import NetConfig
 from model.training.finetune import FINETUNE_TRAIN, FinetuneConfig
@@ -102,15 +101,15 @@ def build_parser() -> Parser:
     p.add_argument("dataset", help="a dataset name under data/ (e.g. digits) or a path; or "
                                    "a labelled folder (images/ + labels.csv) with --from or "
                                    "--evaluate")
-    p.add_argument("--run-dir", type=Path,
+    p.add_argument("--run-dir", type=path,
                    help="where the run goes (default: runs/DATASET, or runs/DATASET-N when "
                         "that holds a finished run); an unfinished run there is resumed")
     p.add_argument("--overwrite", action="store_true",
                    help="discard whatever --run-dir holds and start afresh")
-    p.add_argument("--evaluate", type=Path, metavar="RUN_DIR",
+    p.add_argument("--evaluate", type=path, metavar="RUN_DIR",
                    help="evaluate a finished run on the dataset's test split (a labelled "
                         "folder: every image); no training")
-    p.add_argument("--from", dest="from_run", type=Path, metavar="RUN_DIR",
+    p.add_argument("--from", dest="from_run", type=path, metavar="RUN_DIR",
                    help="fine-tune the model of this finished run (same architecture) instead "
                         "of training from scratch, with the fine-tuning defaults below")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from digits.cli import Parser, fail, number
+from digits.cli import Parser, fail, number, path
 from digits.errors import DataError
 from model.reading.reader import make_constraint
 
@@ -38,7 +37,7 @@ def build_parser() -> Parser:
     p.add_argument("--beam-width", type=number(int, 1, MAX_BEAM), default=10,
                    help=f"prefix beam width (default 10; at most {MAX_BEAM})")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--debug-dir", type=Path, help="save each preprocessing step here")
+    p.add_argument("--debug-dir", type=path, help="save each preprocessing step here")
     p.add_argument("--as-generated", action="store_true",
                    help="the images already look like the training sequences (white ink "
                         "on black, e.g. from digits.sequence_generator): skip the "

@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-from digits.cli import Parser, fail, number
+from digits.cli import Parser, fail, number, path
 from digits.errors import DataError
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m model.serve", description=__doc__.splitlines()[0])
-    p.add_argument("run", nargs="?", type=Path, metavar="RUN_DIR",
+    p.add_argument("run", nargs="?", type=path, metavar="RUN_DIR",
                    help="a finished run directory, or 'latest': the newest under runs/ "
                         "(default: models/mnist-crnn, the shipped model)")
     p.add_argument("--host", default="127.0.0.1",
