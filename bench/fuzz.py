@@ -31,31 +31,6 @@ SHARES = {"digits.sequence_generator": 0.2, "model.read": 0.3, "model.icr": 0.03
           "model.export": 0.1, "model.serve": 0.07, "server": 0.3}
 
 
-def world(root: Path) -> dict:
-    import numpy as np
-    from PIL import Image
-
-    from conftest import fake_mnist, untrained_run
-    from digits.compose import ComposeConfig
-    from digits.dataset import Counts, write_dataset
-
-    (root / "run").mkdir()
-    run = untrained_run(root / "run")
-    data = root / "data"
-    write_dataset(data, fake_mnist(), ComposeConfig(min_length=1, max_length=3),
-                  Counts(16, 8, 8), seed=1)
-    image = root / "n.png"
-    paper = np.full((30, 60), 230, np.uint8)
-    paper[5:25, 28:32] = 20
-    Image.fromarray(paper).save(image)
-    mine = root / "mine"
-    mine.mkdir()
-    (mine / "keep.txt").write_text("keep")
-    return {"run": run, "data": data, "image": image, "mine": mine,
-            "paths": [str(root / "missing"), str(image), str(mine), "/proc/x", str(run),
-                      str(data), "", "."]}
-
-
 def fuzz_target(name: str, cases: int, w: dict, root: Path, seed: int) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -119,13 +94,13 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
 
-    from fuzzing import SEEN
+    from fuzzing import SEEN, make_world
 
     results = {"cases": args.cases, "seed": args.seed, "machine": machine(), "targets": {}}
     print(f"machine: {results['machine']}")
     with tempfile.TemporaryDirectory(prefix="bench-fuzz-") as scratch:
         root = Path(scratch)
-        w = world(root)
+        w = make_world(root)
         os.chdir(w["mine"])  # relative paths (".", "x") land here, not where it was run
         print(f"{'target':<28}{'cases':>8}{'seconds':>10}   outcomes")
         for name, share in SHARES.items():

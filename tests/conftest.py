@@ -71,3 +71,84 @@ def help_without_tensorflow(module: str) -> str:
     """``python -m module --help``'s text, checked by ``without_tensorflow``."""
     return without_tensorflow(f"from {module} import main\n"
                               "try:\n    main(['--help'])\nexcept SystemExit:\n    pass")
+
+
+def tiny_dataset_at(root: Path, max_length: int = 4, counts=(96, 32, 32), seed: int = 5):
+    """A tiny generated dataset (fake digits of 1 to ``max_length``) written at ``root``."""
+    from digits.compose import ComposeConfig
+    from digits.dataset import Counts, write_dataset
+
+    write_dataset(root, fake_mnist(), ComposeConfig(min_length=1, max_length=max_length),
+                  Counts(*counts), seed=seed)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """A tiny generated dataset: 96 / 32 / 32 sequences of 1 to 4 fake digits."""
+    return tiny_dataset_at(tmp_path_factory.mktemp("data") / "tiny")
+
+
+def npz_dataset_at(root: Path) -> tuple[Path, Path]:
+    """A fake MNIST saved as a Keras-layout .npz under ``root``, and a dataset generated
+    from it by the command line (which ``--fresh`` composes from anew): (dataset, npz)."""
+    from digits.sequence_generator import main as generate
+
+    m = fake_mnist()
+    npz = root / "mnist.npz"
+    np.savez(npz, x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
+    out = root / "ds"
+    assert generate(["--source", "file", "--mnist", str(npz), "--out", str(out),
+                     "--min-length", "1", "--max-length", "4", "--count-train", "64",
+                     "--count-val", "16", "--count-test", "16", "--workers", "1"]) == 0
+    return out, npz
+
+
+def sequences(n: int = 6, seed: int = 3):
+    """``n`` composed sequences of fake test digits, of different widths: the (28, w) uint8
+    images, as the model takes them, and their labels."""
+    from digits.compose import ComposeConfig, compose
+
+    mnist = fake_mnist()
+    chunk = compose(mnist.x_test, mnist.y_test, n, ComposeConfig(min_length=1, max_length=4),
+                    np.random.default_rng(seed))
+    assert len({im.shape[1] for im in chunk.images}) > 1
+    return chunk.images, chunk.texts
+
+
+def png_bytes(array) -> bytes:
+    """A (h, w) uint8 array as PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def keras_decode(logits, lengths, strategy, beam_width=10, top_paths=1):
+    """Strings (path-major) and raw scores from keras.ops.ctc_decode on log-softmax: the
+    reference the numpy decoder is held to."""
+    import keras
+
+    from model.decoding import ctc
+    from model.vocab import BLANK, decode_batch
+
+    log_probs = ctc.log_softmax(logits).astype(np.float32)
+    ids, scores = keras.ops.ctc_decode(
+        log_probs, lengths, strategy=strategy, beam_width=beam_width, top_paths=top_paths,
+        mask_index=BLANK,
+    )
+    ids = keras.ops.convert_to_numpy(ids)
+    return [decode_batch(p) for p in ids], keras.ops.convert_to_numpy(scores)
+
+
+@pytest.fixture(scope="module")
+def png():
+    """A composed five-digit sequence, dark ink on white, as PNG bytes."""
+    from digits.compose import ComposeConfig, compose
+
+    mnist = fake_mnist()
+    chunk = compose(mnist.x_train, mnist.y_train, 1, ComposeConfig(), np.random.default_rng(1))
+    return png_bytes(255 - chunk.images[0])

@@ -173,3 +173,28 @@ def check_still_serving(client) -> None:
     answer = client.post("/api/read", content=image_bytes("PNG"),
                          headers={"content-type": "image/png"})
     assert answer.status_code == 200 and "text" in answer.json(), answer.text[:500]
+
+
+def make_world(root: Path) -> dict:
+    """What the fuzzers point commands at, under ``root``: a tiny untrained run, a tiny
+    dataset, an image, a directory of a user's own files, and the paths a user might give
+    (missing, a file, a directory, unwritable, empty, the current directory)."""
+    from conftest import fake_mnist, untrained_run
+    from digits.compose import ComposeConfig
+    from digits.dataset import Counts, write_dataset
+
+    (root / "run").mkdir()
+    run = untrained_run(root / "run")
+    data = root / "data"
+    write_dataset(data, fake_mnist(), ComposeConfig(min_length=1, max_length=3),
+                  Counts(16, 8, 8), seed=1)
+    image = root / "n.png"
+    paper = np.full((30, 60), 230, np.uint8)
+    paper[5:25, 28:32] = 20
+    Image.fromarray(paper).save(image)
+    mine = root / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("keep")
+    return {"root": root, "run": run, "data": data, "image": image, "mine": mine,
+            "paths": [str(root / "missing"), str(image), str(mine), "/proc/x", str(run),
+                      str(data), "", "."]}

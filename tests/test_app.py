@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import fake_mnist, untrained_run
-from digits.compose import ComposeConfig, compose
+from conftest import png_bytes, untrained_run
 from model.reading.reader import read_images
 from model.runs import load_run
 from model.serving.app import MAX_BODY, create_app
@@ -29,18 +28,6 @@ def client(run_dir):
         yield c
 
 
-@pytest.fixture(scope="module")
-def png():
-    """A composed five-digit sequence, dark ink on white, as PNG bytes."""
-    mnist = fake_mnist()
-    chunk = compose(mnist.x_train, mnist.y_train, 1, ComposeConfig(), np.random.default_rng(1))
-    return png_bytes(255 - chunk.images[0])
-
-
-def png_bytes(array) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def without_time(answer: dict) -> dict:

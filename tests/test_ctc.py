@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import without_tensorflow
+from conftest import keras_decode, without_tensorflow
 from model.decoding import ctc, decode
 from model.decoding.ctc import Reading
 from model.decoding.decode import beam_search_decode
-from model.vocab import BLANK, NUM_CLASSES, collapse, decode_batch, decode_ids, encode
+from model.vocab import BLANK, NUM_CLASSES, collapse, decode_ids, encode
 
 PEAK = 20.0  # Logit margin of the wanted class: p(other class) ~ e^-20 per frame.
 
@@ -35,16 +35,6 @@ def random_batch(seed: int, batch: int = 6, max_steps: int = 40):
     lengths = rng.integers(1, steps + 1, size=batch).astype(np.int32)
     return rng, logits, lengths
 
-
-def keras_decode(logits, lengths, strategy, beam_width=10, top_paths=1):
-    """Strings (path-major) and raw scores from keras.ops.ctc_decode on log-softmax."""
-    log_probs = ctc.log_softmax(logits).astype(np.float32)
-    ids, scores = keras.ops.ctc_decode(
-        log_probs, lengths, strategy=strategy, beam_width=beam_width, top_paths=top_paths,
-        mask_index=BLANK,
-    )
-    ids = keras.ops.convert_to_numpy(ids)
-    return [decode_batch(p) for p in ids], keras.ops.convert_to_numpy(scores)
 
 
 def all_strings_by_paths(log_probs: np.ndarray) -> dict[str, float]:

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from conftest import fake_mnist
+from conftest import fake_mnist, npz_dataset_at
 from digits.compose import ComposeConfig
 from digits.errors import DataError
-from digits.sequence_generator import main as generate
 from model.inputs.datasets import (
     FreshSequences,
     Split,
@@ -55,14 +54,7 @@ def test_pad_images_pads_right_with_black():
 
 @pytest.fixture
 def npz_dataset(tmp_path):
-    m = fake_mnist()
-    npz = tmp_path / "mnist.npz"
-    np.savez(npz, x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
-    out = tmp_path / "ds"
-    assert generate(["--source", "file", "--mnist", str(npz), "--out", str(out),
-                     "--min-length", "1", "--max-length", "4", "--count-train", "64",
-                     "--count-val", "16", "--count-test", "16", "--workers", "1"]) == 0
-    return out, npz
+    return npz_dataset_at(tmp_path)
 
 
 def test_each_epoch_is_new_and_the_seed_fixes_it(npz_dataset):

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import fake_mnist, untrained_run
-from digits.compose import ComposeConfig, compose
+from conftest import sequences, untrained_run
 from model.decoding import best_texts, decode
 from model.evaluation.evaluate import evaluate_model, evaluate_ways
 from model.evaluation.metrics import evaluate
@@ -23,14 +22,10 @@ def run(tmp_path_factory):
     return model, net
 
 
-@pytest.fixture(scope="module")
-def sequences():
+@pytest.fixture(scope="module", name="sequences")
+def sequences_fixture():
     """Six generated sequences of different widths, (28, w) uint8, and their labels."""
-    mnist = fake_mnist()
-    chunk = compose(mnist.x_test, mnist.y_test, 6, ComposeConfig(min_length=1, max_length=4),
-                    np.random.default_rng(3))
-    assert len({im.shape[1] for im in chunk.images}) > 1
-    return chunk.images, chunk.texts
+    return sequences()
 
 
 @pytest.fixture(scope="module")

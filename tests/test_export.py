@@ -11,9 +11,7 @@ import pytest
 from PIL import Image
 
 import model.deploy.exporter as export_module
-from conftest import SRC, fake_mnist, help_without_tensorflow
-from digits.compose import ComposeConfig
-from digits.dataset import Counts, write_dataset
+from conftest import SRC, help_without_tensorflow, tiny_dataset_at
 from model.decoding import decode
 from model.deploy.runtime import load_exported, sidecar_path
 from model.export import main
@@ -24,10 +22,7 @@ TOLERANCE = 1e-4  # what the README promises: |exported - Keras| per logit
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "tiny"
-    write_dataset(root, fake_mnist(), ComposeConfig(min_length=1, max_length=4),
-                  Counts(64, 16, 16), seed=3)
-    return root
+    return tiny_dataset_at(tmp_path_factory.mktemp("data") / "tiny", 4, (64, 16, 16), 3)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import fake_mnist
-from digits.compose import ComposeConfig
-from digits.dataset import Counts, read_labels, write_dataset
+from conftest import tiny_dataset_at
+from digits.dataset import read_labels
 from model.icr import FINETUNE_FLAGS
 from model.icr import main as icr
 from model.read import main as read
@@ -32,10 +31,7 @@ def run(main, args, capsys):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "tiny"
-    write_dataset(root, fake_mnist(), ComposeConfig(min_length=1, max_length=3),
-                  Counts(96, 32, 32), seed=7)
-    return root
+    return tiny_dataset_at(tmp_path_factory.mktemp("data") / "tiny", 3, (96, 32, 32), 7)
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,18 @@ failure; the server answers only documented statuses and goes on serving."""
 import itertools
 import os
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from PIL import Image
 
-from conftest import SRC, fake_mnist, untrained_run
-from digits.compose import ComposeConfig
-from digits.dataset import Counts, write_dataset
-from fuzzing import argv, check_answer, check_command, check_still_serving, request
+from conftest import SRC
+from fuzzing import (
+    argv,
+    check_answer,
+    check_command,
+    check_still_serving,
+    make_world,
+    request,
+)
 
 FUZZ = settings(deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -23,27 +26,13 @@ COUNTER = itertools.count()
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A tiny run, a tiny dataset, an image, and paths a user might give."""
-    root = tmp_path_factory.mktemp("fuzz")
-    (root / "run").mkdir()
-    run = untrained_run(root / "run")
-    data = root / "data"
-    write_dataset(data, fake_mnist(), ComposeConfig(min_length=1, max_length=3),
-                  Counts(16, 8, 8), seed=1)
-    image = root / "n.png"
-    paper = np.full((30, 60), 230, np.uint8)
-    paper[5:25, 28:32] = 20
-    Image.fromarray(paper).save(image)
-    mine = root / "mine"
-    mine.mkdir()
-    (mine / "keep.txt").write_text("keep")
-    paths = [str(root / "missing"), str(image), str(mine), "/proc/x", str(run), str(data),
-             "", "."]
+    w = make_world(tmp_path_factory.mktemp("fuzz"))
+    mine = w["mine"]
     # Relative paths (".", "x") land here, never in the repository the tests run from.
     cwd = os.getcwd()
     repository = snapshot(SRC.parent)
     os.chdir(mine)
-    yield {"root": root, "run": run, "data": data, "image": image, "mine": mine,
-           "paths": paths}
+    yield w
     os.chdir(cwd)
     assert snapshot(SRC.parent) == repository
 

@@ -44,13 +44,6 @@ def run_dir(tmp_path_factory):
     return untrained_run(tmp_path_factory.mktemp("run"))
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "tiny"
-    write_dataset(root, fake_mnist(), ComposeConfig(min_length=1, max_length=3),
-                  Counts(48, 16, 16), seed=3)
-    return root
-
 
 # ---------------------------------------------------------------------------- data loss
 

@@ -5,14 +5,10 @@ import json
 import shutil
 
 import keras
-import numpy as np
 import pytest
 
 import model.training.train as train_module
-from conftest import fake_mnist, help_without_tensorflow
-from digits.compose import ComposeConfig
-from digits.dataset import Counts, write_dataset
-from digits.sequence_generator import main as generate
+from conftest import help_without_tensorflow, npz_dataset_at
 from model.icr import NET_FLAGS, TRAIN_FLAGS, main
 from model.network import NetConfig
 from model.training.train import TrainConfig
@@ -21,26 +17,11 @@ ARTEFACTS = {"model.keras", "config.json", "history.csv", "metrics.json", "curve
              "samples.png", "model_summary.png"}
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "tiny"
-    write_dataset(root, fake_mnist(), ComposeConfig(min_length=1, max_length=4),
-                  Counts(96, 32, 32), seed=5)
-    return root
-
 
 @pytest.fixture(scope="module")
 def npz_dataset(tmp_path_factory):
     """A dataset made from a fake MNIST saved as a file, which --fresh composes from anew."""
-    root = tmp_path_factory.mktemp("fresh")
-    m = fake_mnist()
-    npz = root / "mnist.npz"
-    np.savez(npz, x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
-    out = root / "ds"
-    assert generate(["--source", "file", "--mnist", str(npz), "--out", str(out),
-                     "--min-length", "1", "--max-length", "4", "--count-train", "64",
-                     "--count-val", "16", "--count-test", "16", "--workers", "1"]) == 0
-    return out
+    return npz_dataset_at(tmp_path_factory.mktemp("fresh"))[0]
 
 
 def copy_dataset(src, tmp_path):

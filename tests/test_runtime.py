@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SRC, fake_mnist, untrained_run
-from digits.compose import ComposeConfig, compose
+from conftest import SRC, sequences, untrained_run
 from digits.errors import DataError
 from model.deploy.exporter import export_run
 from model.deploy.runtime import load_exported, sidecar_path
@@ -33,11 +32,7 @@ def exports(tmp_path_factory):
 @pytest.fixture(scope="module")
 def images():
     """Six composed sequences of different widths, (28, w) uint8, as the model takes them."""
-    mnist = fake_mnist()
-    chunk = compose(mnist.x_test, mnist.y_test, 6, ComposeConfig(min_length=1, max_length=4),
-                    np.random.default_rng(3))
-    assert len({im.shape[1] for im in chunk.images}) > 1
-    return chunk.images
+    return sequences()[0]
 
 
 def test_the_json_lies_beside_the_export():

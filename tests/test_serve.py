@@ -1,15 +1,11 @@
 """model.serve: a real server (uvicorn on a socket) and the command's usage errors."""
 
 import http.client
-import io
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from conftest import fake_mnist, untrained_run
-from digits.compose import ComposeConfig, compose
+from conftest import untrained_run
 from model.serve import main
 from model.serving.app import MAX_BODY
 from servers import running
@@ -22,18 +18,6 @@ def run_dir(tmp_path_factory):
     return untrained_run(root)
 
 
-@pytest.fixture(scope="module")
-def png():
-    """A composed five-digit sequence, dark ink on white, as PNG bytes."""
-    mnist = fake_mnist()
-    chunk = compose(mnist.x_train, mnist.y_train, 1, ComposeConfig(), np.random.default_rng(1))
-    return png_bytes(255 - chunk.images[0])
-
-
-def png_bytes(array) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_real_server_refuses_big_bodies_on_a_socket_and_goes_on(run_dir, png):

@@ -1,22 +1,10 @@
 """model.decoding.tf_order: the numpy beam search keeps the prefixes TF's beam search keeps."""
 
-import keras
 import numpy as np
 
-from model.decoding import ctc
+from conftest import keras_decode
 from model.decoding.decode import beam_search_decode
-from model.vocab import BLANK, NUM_CLASSES, decode_batch, encode
-
-
-def keras_decode(logits, lengths, strategy, beam_width=10, top_paths=1):
-    """Strings (path-major) and raw scores from keras.ops.ctc_decode on log-softmax."""
-    log_probs = ctc.log_softmax(logits).astype(np.float32)
-    ids, scores = keras.ops.ctc_decode(
-        log_probs, lengths, strategy=strategy, beam_width=beam_width, top_paths=top_paths,
-        mask_index=BLANK,
-    )
-    ids = keras.ops.convert_to_numpy(ids)
-    return [decode_batch(p) for p in ids], keras.ops.convert_to_numpy(scores)
+from model.vocab import BLANK, NUM_CLASSES, encode
 
 
 def test_tf_order_skips_the_extensions_of_an_evicted_prefix():

@@ -4,23 +4,11 @@ import json
 
 import keras
 import numpy as np
-import pytest
 
 import model.training.train as train_module
-from conftest import fake_mnist
-from digits.compose import ComposeConfig
-from digits.dataset import Counts, write_dataset
 from model.inputs.datasets import load_split, make_dataset
 from model.network import NetConfig
 from model.training.train import TrainConfig
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "tiny"
-    write_dataset(root, fake_mnist(), ComposeConfig(min_length=1, max_length=4),
-                  Counts(96, 32, 32), seed=5)
-    return root
 
 
 def test_reloaded_model_gives_the_same_logits(tiny_dataset, tmp_path):
