@@ -75,7 +75,8 @@ class Reader:
         _check_beam(beam_width, 1)
         self.run = choose_run(run)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        self._model, self.net, config = load_run(self.run)
+        self.keras_model, self.net, config = load_run(self.run)
+        self._model = traced(self.keras_model)
         self.description = describe_run(self.run, config)
         self.beam_width = beam_width
 
@@ -173,6 +174,17 @@ class Reader:
             readings.append(Reading(result.text, result.confidence,
                                     list(result.alternatives), result.image))
         return readings[0] if single else readings
+
+
+def traced(model):
+    """The model's call traced once as a TensorFlow graph for any batch and width: an eager
+    Keras call of this small network costs a few hundred milliseconds of Python per batch
+    (the GRU steps one by one), the graph a few (bench/hostile.py, bench/infer.py)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, model.input_shape[1], None, 1), tf.float32)
+    graph = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return lambda x, training=False: graph(x)
 
 
 class _ExportedLogits:

@@ -56,8 +56,8 @@ class ApiError(Exception):
 
 
 class Service:
-    """One run's :class:`model.api.Reader`, loaded once, its model traced as one graph,
-    reading one uploaded image per call.
+    """One run's :class:`model.api.Reader`, loaded once, reading one uploaded image per
+    call.
 
     Args:
         run: a finished run directory (``"latest"``: the newest under runs/).
@@ -70,9 +70,7 @@ class Service:
         self.reader = Reader(run, beam_width)
         self.run, self.net = self.reader.run, self.reader.net
         self.beam_width = beam_width
-        self.parameters = int(self.reader._model.count_params())
-        graph = compiled(self.reader._model)
-        self.reader._model = lambda x, training=False: graph(x)
+        self.parameters = int(self.reader.keras_model.count_params())
 
     def read(self, data: bytes, name: str, options: Mapping[str, Any]) -> dict:
         """Read one image's bytes under the given options.
@@ -118,15 +116,6 @@ class Service:
                 "parameters": self.parameters,
                 "height": self.net.height, "beam_width": self.beam_width,
                 "default_top_k": min(DEFAULT_TOP_K, self.beam_width), "max_body": MAX_BODY}
-
-
-def compiled(model):
-    """The model traced once for any batch and width: an eager Keras call of this small
-    model costs tens of milliseconds of Python, the graph a few (bench/infer.py)."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((None, model.input_shape[1], None, 1), tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
 
 def image_pixels(data: bytes) -> int:
