@@ -2,12 +2,14 @@
 
 import http.client
 import json
+import socket
+import urllib.request
 
 import pytest
 
 from conftest import untrained_run
 from model.serve import main
-from model.serving.app import MAX_BODY
+from model.serving.http import HEADER_SECONDS, MAX_BODY
 from servers import running
 
 
@@ -57,3 +59,19 @@ def test_cli_usage_errors(tmp_path, capsys):
             main([str(tmp_path), flag, value])
         assert stopped.value.code == 2
         assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_connections_whose_headers_never_finish_are_closed(run_dir):
+    """A client sending a request line and then nothing more (a slow-headers attack) holds
+    a connection no longer than HEADER_SECONDS, and normal requests are served meanwhile."""
+    with running(run_dir) as url:
+        port = int(url.rsplit(":", 1)[1])
+        sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        for s in sockets:
+            s.sendall(b"POST /api/read HTTP/1.1\r\nHost: x\r\n")
+        with urllib.request.urlopen(url + "/api/info", timeout=10) as answer:
+            assert answer.status == 200
+        for s in sockets:
+            s.settimeout(HEADER_SECONDS + 60)  # a hung connection fails the test, in time
+            assert s.recv(100) == b""  # closed by the server
+            s.close()

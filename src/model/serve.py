@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
               "model, there is no authentication", file=sys.stderr)
     print(f"model: {app.state.reader.reader.description}", file=sys.stderr)
     print(f"serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
-    from model.serving.app import HEADER_SECONDS, MAX_CONNECTIONS, header_timeout_protocol
+    from model.serving.http import HEADER_SECONDS, MAX_CONNECTIONS, header_timeout_protocol
 
     uvicorn.run(app, host=args.host, port=args.port, access_log=not args.quiet,
                 log_level="warning" if args.quiet else "info",
