@@ -25,15 +25,15 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from common import machine, report  # noqa: E402
 
-# Reads one image after loading the model, and prints the reading's own seconds.
+# Reads one image after loading the model as model.read does (model.Reader), and prints
+# the reading's own seconds.
 PROBE = """
 import sys, time
-from model.reading.reader import read_images
-from model.runs import load_run
-model, net, _ = load_run(sys.argv[1])
-read_images([sys.argv[3]], model, net)  # warm: TensorFlow's first call sets up
+from model.api import Reader
+reader = Reader(sys.argv[1])
+reader.results([sys.argv[3]])  # warm: TensorFlow's first call traces the graph
 start = time.perf_counter()
-result = read_images([sys.argv[2]], model, net)[0]
+result = reader.results([sys.argv[2]])[0]
 print(time.perf_counter() - start, result.text, result.error)
 """
 
