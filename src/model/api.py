@@ -32,8 +32,6 @@ import numpy as np
 
 from digits.errors import DataError
 
-MAX_BEAM = 100  # prefix beam width: a wider beam only costs time on 11 classes
-
 
 @dataclass(frozen=True)
 class Reading:
@@ -145,15 +143,13 @@ class Reader:
                 by the constraint fits an image.
             ImageError: an image that cannot be read (its position in a list is named).
         """
-        from types import SimpleNamespace
-
         from model.reading.reader import make_constraint
 
         width = self.beam_width if beam_width is None else beam_width
         _check_beam(width, top_k)
-        constraint = make_constraint(SimpleNamespace(
-            length=length, min_length=min_length, max_length=max_length, pattern=pattern,
-            allow=allow))
+        constraint = make_constraint({"length": length, "min_length": min_length,
+                                      "max_length": max_length, "pattern": pattern,
+                                      "allow": allow})
         single = not isinstance(images, list | tuple)
         batch = [images] if single else list(images)
         sources, names = [], []
@@ -195,9 +191,8 @@ class _ExportedLogits:
         self.height = exported.height
 
     def __call__(self, x, training: bool = False):
-        images = [np.asarray(im)[:, :, 0] for im in x]
-        if self.exported.width is not None:
-            return self.exported.logits(self.exported.pad(images))
+        if self.exported.width is not None:  # re-pad to the export's fixed width
+            return self.exported.logits(self.exported.pad([im[:, :, 0] for im in x]))
         return self.exported.logits(np.asarray(x, np.float32))
 
     def time_steps(self, width: int) -> int:
@@ -205,6 +200,8 @@ class _ExportedLogits:
 
 
 def _check_beam(beam_width: Any, top_k: Any) -> None:
+    from model.decoding.decode import MAX_BEAM
+
     for name, value in (("beam_width", beam_width), ("top_k", top_k)):
         if not isinstance(value, int) or isinstance(value, bool):
             raise DataError(f"{name} must be a whole number, got {value!r}")
@@ -225,11 +222,9 @@ def _source(image, index: int | None) -> tuple[Any, str]:
         return bytes(image), where
     if isinstance(image, np.ndarray):
         return gray_from_array(image, where), where
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow is a requirement
-        Image = None
-    if Image is not None and isinstance(image, Image.Image):
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
         from model.reading.images import gray_from_pil
 
         return gray_from_pil(image, where), where

@@ -24,6 +24,7 @@ import sys
 
 from digits.cli import Parser, describe_range, fail, number, path
 from digits.errors import DataError
+from model.decoding.decode import MAX_BEAM
 from model.network import NetConfig
 from model.training.finetune import FINETUNE_TRAIN, FinetuneConfig
 from model.training.options import PRESETS, Options, flag
@@ -32,7 +33,6 @@ from model.training.train import TrainConfig
 MAX_LAYERS = 8  # conv or GRU layers: the 28-row input pools to nothing long before
 MAX_WIDTH = 1024  # filters or units per layer: beyond this a CPU epoch takes hours
 MAX_POOL = 4  # a pooling factor per axis
-MAX_BEAM = 100  # prefix beam width: a wider beam only costs time on 11 classes
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -19,9 +19,9 @@ import sys
 
 from digits.cli import Parser, fail, number, path
 from digits.errors import DataError
+from model.decoding.decode import MAX_BEAM
 from model.reading.reader import make_constraint
 
-MAX_BEAM = 100  # prefix beam width: a wider beam only costs time on 11 classes
 MAX_DIGITS = 64  # a digit-string constraint longer than any number on a form
 
 

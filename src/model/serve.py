@@ -36,6 +36,7 @@ import sys
 
 from digits.cli import Parser, fail, number, path
 from digits.errors import DataError
+from model.decoding.decode import MAX_BEAM
 
 
 def build_parser() -> Parser:
@@ -47,8 +48,8 @@ def build_parser() -> Parser:
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=number(int, 0, 65535), default=8000,
                    help="TCP port (default 8000; 0: any free one)")
-    p.add_argument("--beam-width", type=number(int, 1, 100), default=10,
-                   help="prefix beam width (default 10; at most 100); also the most "
+    p.add_argument("--beam-width", type=number(int, 1, MAX_BEAM), default=10,
+                   help=f"prefix beam width (default 10; at most {MAX_BEAM}); also the most "
                         "alternatives")
     p.add_argument("--threads", type=number(int, 1, 16), default=2,
                    help="images read at once (default 2, one per core of a small machine; "

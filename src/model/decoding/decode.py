@@ -41,6 +41,7 @@ from model.vocab import BLANK, decode_batch
 
 METHODS = ("greedy", "beam")
 ENGINES = ("numpy", "tf")
+MAX_BEAM = 100  # the widest beam a user may ask for: a wider one only costs time on 11 classes
 
 
 def decode(
