@@ -36,12 +36,17 @@ class Result:
                 "alternatives": [{"text": t, "confidence": c} for t, c in self.alternatives]}
 
 
-def make_constraint(args):
-    """The Constraint the flags ask for, or None when none is given."""
+CONSTRAINT_OPTIONS = ("length", "min_length", "max_length", "pattern", "allow")
+
+
+def make_constraint(options) -> object | None:
+    """The Constraint that ``options`` ask for (an object with the CONSTRAINT_OPTIONS as
+    attributes, such as the parsed flags, or a mapping of them, such as an API request's),
+    or None when none is given."""
     from model.decoding.constraints import Constraint
 
-    given = {k: getattr(args, k) for k in ("length", "min_length", "max_length", "pattern",
-                                            "allow")}
+    get = options.get if isinstance(options, dict) else lambda k: getattr(options, k)
+    given = {k: get(k) for k in CONSTRAINT_OPTIONS}
     if all(v is None for v in given.values()):
         return None
     for name in ("pattern", "allow"):

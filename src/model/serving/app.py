@@ -16,7 +16,6 @@ import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from digits.errors import DataError
@@ -81,11 +80,8 @@ class Service:
         top_k = options.get("top_k", min(DEFAULT_TOP_K, self.beam_width))
         if not 1 <= top_k <= self.beam_width:
             raise ApiError(400, f"top_k must be between 1 and {self.beam_width}, got {top_k}")
-        constraint_args = SimpleNamespace(**{k: options.get(k) for k in
-                                             ("length", "min_length", "max_length", "pattern",
-                                              "allow")})
         try:
-            constraint = make_constraint(constraint_args)
+            constraint = make_constraint(options)
         except DataError as e:
             raise ApiError(400, str(e)) from None
         result = self.reader.results([data], constraint, top_k, names=[name])[0]
