@@ -61,11 +61,7 @@ def open_gray(source: str | os.PathLike | bytes, name: str | None = None) -> np.
         try:
             with Image.open(stream) as im:
                 width, height = im.size
-                if width * height > MAX_PIXELS:
-                    raise ImageError(f"{name} is {width}x{height} pixels, over the "
-                                     f"{MAX_PIXELS // 1_000_000} megapixel limit")
-                if width == 0 or height == 0:
-                    raise ImageError(f"{name} has no pixels ({width}x{height})")
+                _check_size(width, height, name)  # from the header, before decoding
                 im.seek(0)
                 factor = -(-max(width, height) // WORK_SIDE)
                 if factor > 1 and im.format == "JPEG":
@@ -84,8 +80,6 @@ def open_gray(source: str | os.PathLike | bytes, name: str | None = None) -> np.
             # Corrupt or truncated files surface as any of these from Pillow's decoders.
             detail = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ImageError(f"{name} is corrupt or truncated ({detail})") from None
-    if gray.size == 0:
-        raise ImageError(f"{name} has no pixels")
     return gray
 
 
@@ -97,15 +91,19 @@ def gray_from_pil(im, name: str = "image") -> np.ndarray:
         ImageError: no pixels, or more than MAX_PIXELS.
     """
     width, height = im.size
+    _check_size(width, height, name)
+    factor = -(-max(width, height) // WORK_SIDE)
+    if factor > 1:
+        im = im.reduce(factor)
+    return _to_gray(im)
+
+
+def _check_size(width: int, height: int, name: str) -> None:
     if width == 0 or height == 0:
         raise ImageError(f"{name} has no pixels ({width}x{height})")
     if width * height > MAX_PIXELS:
         raise ImageError(f"{name} is {width}x{height} pixels, over the "
                          f"{MAX_PIXELS // 1_000_000} megapixel limit")
-    factor = -(-max(width, height) // WORK_SIDE)
-    if factor > 1:
-        im = im.reduce(factor)
-    return _to_gray(im)
 
 
 def _to_gray(im) -> np.ndarray:
