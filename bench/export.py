@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
 
-    from infer import compiled
+    from model.api import traced
     from model.decoding import best_texts, decode
     from model.deploy.exporter import LITERT_WIDTH, export_run
     from model.deploy.runtime import load_exported
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
 
     images, widths, texts, source = test_images(args.mnist, args.count)
     model, net, _ = load_run(args.run)
-    keras_fn = compiled(model)
+    keras_fn = traced(model)
     engines = {"keras": (keras_fn, None)}
     with tempfile.TemporaryDirectory() as tmp:
         for name, fmt, width in (("onnxruntime", "onnx", None),

@@ -57,15 +57,6 @@ def decode_cost(logits: np.ndarray, lengths: np.ndarray, method: str, beam: int 
     return (time.perf_counter() - start) / len(logits) * 1e3
 
 
-def compiled(model):
-    """The model as one traced graph, any batch and width (what a server would call)."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((None, model.input_shape[1], None, 1), tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec],
-                       reduce_retracing=True)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mnist", help="local MNIST (.npz or IDX folder); default: embedded")
@@ -91,8 +82,10 @@ def main(argv=None) -> int:
           f"{'from ' + str(args.run) if args.run else 'untrained (default architecture)'}")
     print(f"{'model':<10}{'params':>10}{'seq/s @256':>12}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'greedy ms/seq':>15}{'beam10 ms/seq':>15}")
+    from model.api import traced
+
     for name, (model, steps) in models.items():
-        fn = compiled(model)
+        fn = traced(model)  # as model.Reader and the server call it
         rate = throughput(fn, images)
         p50, p99 = latency(fn, images, widths)
         logits = np.concatenate([np.asarray(fn(images[i:i + 256]))
