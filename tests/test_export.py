@@ -161,7 +161,8 @@ def test_each_export_describes_itself(exports, run_dir):
         inp = meta["input"]
         assert (inp["height"], inp["dtype"], inp["layout"]) == (28, "float32", "NHWC")
         assert "0..255" in inp["pixels"] and "white ink" in inp["pixels"]
-        assert meta["time_steps"]["column_pools"] == [2, 2, 1]
+        assert meta["time_steps"]["column_stride"] == 2
+        assert meta["time_steps"]["column_pools"] == [2, 1, 1]
         assert meta["run"]["dir"] == str(run_dir.resolve())
         assert meta["run"]["test_exact"]["greedy"] is not None
         assert meta["check"]["max_abs_diff"] <= meta["check"]["tolerance"] == TOLERANCE
@@ -214,7 +215,7 @@ BAD = {
     "not a finished run": (not_a_model, "no model.keras"),
     "unreadable config": (broken_config, "unreadable"),
     "width negative": (lambda t: ["--width", "-1"], "--width"),
-    "width too narrow": (lambda t: ["--width", "3"], "too narrow"),
+    "width too narrow": (lambda t: ["--width", "2"], "at least 3 pixels"),
     "out is a directory": (onnx_dir_out, "is a directory"),
     "out's parent is a file": (parent_is_a_file, "cannot write"),
     "output exists": (existing_output, "--overwrite"),

@@ -83,3 +83,25 @@ def test_runtime_refuses_what_it_cannot_run(exports, tmp_path):
         exported.read([wide])
     with pytest.raises(ValueError, match="28 pixels high"):
         exported.read([np.zeros((20, 30), np.uint8)])
+
+
+def test_time_steps_follow_the_strided_first_convolution(exports, tmp_path):
+    import shutil
+
+    from model.network import NetConfig
+
+    net = NetConfig(conv_filters=(4, 8, 8), dense=16, gru_units=(8,))  # untrained_run's
+    exported = load_exported(exports["onnx"])
+    for width in (28, 29, 61, 139, 140, 141):
+        assert exported.time_steps(width) == net.time_steps(width)
+        logits = exported.logits(np.zeros((1, 28, width, 1), np.float32))
+        assert logits.shape[1] == net.time_steps(width)
+    # An export made before the stride existed has no column_stride: stride 1, as the
+    # network of the time had (its pools were 2x2, 2x2, 2x1).
+    old = tmp_path / "old.onnx"
+    shutil.copyfile(exports["onnx"], old)
+    meta = json.loads(sidecar_path(exports["onnx"]).read_text())
+    del meta["time_steps"]["column_stride"]
+    meta["time_steps"]["column_pools"] = [2, 2, 1]
+    sidecar_path(old).write_text(json.dumps(meta))
+    assert load_exported(old).time_steps(141) == 35

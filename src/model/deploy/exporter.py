@@ -220,8 +220,9 @@ def describe(fmt: str, out: Path, shape: tuple, names: dict, run_dir: Path, conf
         "output": {"shape": [shape[0], net.time_steps(shape[2]) if shape[2] else None,
                              NUM_CLASSES], "values": "raw logits per time "
                    "step, before softmax", **{k: v for k, v in names.items() if k != "opset"}},
-        "time_steps": {"column_pools": pools,
-                       "rule": "T = width, floor-divided by each of column_pools in turn"},
+        "time_steps": {"column_stride": net.first_stride, "column_pools": pools,
+                       "rule": "T = width divided by column_stride rounding up, then "
+                               "floor-divided by each of column_pools in turn"},
         "vocabulary": {"classes": ["<blank>", *VOCAB], "blank": BLANK,
                        "rule": "class 0 is the CTC blank, digit d is class d + 1"},
         "decoding": "CTC outside the graph: log-softmax over the 11 classes, then greedy "
@@ -272,8 +273,9 @@ def export_run(run_dir: Path, fmt: str, out: Path, width: int | None = None,
     if width is None:
         width = LITERT_WIDTH if fmt == "litert" else 0
     if width and net.time_steps(width) < 1:
+        least = next(w for w in range(1, net.width_factor + 1) if net.time_steps(w) >= 1)
         raise DataError(f"--width {width} is too narrow: the model needs at least "
-                        f"{net.width_factor} pixels for one time step")
+                        f"{least} pixels for one time step")
     meta_out = sidecar_path(out)
     for existing in (out, meta_out):
         if (existing.exists() or existing.is_symlink()) and not overwrite:

@@ -88,11 +88,14 @@ class ExportedModel:
         self.meta = meta
         self.height: int = meta["input"]["height"]
         self.width: int | None = meta["input"]["width"]
+        # Exports made before the strided first convolution have no column_stride.
+        self._stride: int = meta["time_steps"].get("column_stride", 1)
         self._pools: list[int] = meta["time_steps"]["column_pools"]
         self._run = runner
 
     def time_steps(self, width: int) -> int:
         """Time steps T the model emits for an image ``width`` pixels wide."""
+        width = -(-width // self._stride)  # a strided 'same' convolution rounds up
         for cols in self._pools:
             width //= cols  # each max-pooling floors
         return width
