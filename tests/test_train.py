@@ -4,6 +4,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 import model.training.train as train_module
 from model.inputs.datasets import load_split, make_dataset
@@ -63,3 +64,89 @@ def test_the_last_epochs_are_averaged_and_kept_only_when_validation_agrees(tiny_
     assert train_module.average_epochs(run_dir, model, val, net, 3, None, logged.append)
     for got, want in zip(model.get_weights(), mean, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_schedule_is_keras_cosine_decay_with_linear_warm_up():
+    peak, warmup, total = 2e-3, 10, 50
+    keras_schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / 100, warmup_target=peak, warmup_steps=warmup,
+        decay_steps=total - warmup, alpha=0.01)
+    for step in (0, 1, 5, 10, 11, 30, 49, 50, 70):
+        assert train_module.learning_rate(step, total, warmup, peak) == \
+            pytest.approx(float(keras_schedule(step)), rel=1e-5)
+
+
+def test_a_plan_fits_the_budget_within_the_epoch_cap(tmp_path):
+    cfg = TrainConfig(epochs=20, time_budget=600)
+    plan = train_module.Plan.load(tmp_path, cfg)
+    assert (plan.epochs, plan.decided) == (20, False)
+    plan.decide(tmp_path, cfg, first_epoch_s=60.0, epoch_s=45.0)
+    assert plan.epochs == 13  # the first 60 s, then 12 of 45 s
+    assert train_module.Plan.load(tmp_path, cfg).epochs == 13  # a resumed run keeps it
+    plan.decide(tmp_path, cfg, first_epoch_s=2.0, epoch_s=1.0)
+    assert plan.epochs == 20  # never more than --epochs
+    plan.decide(tmp_path, cfg, first_epoch_s=900.0, epoch_s=800.0)
+    assert plan.epochs == 1  # the first epoch is already trained
+    assert train_module.Plan.load(tmp_path, TrainConfig(epochs=7)).epochs == 7  # no budget
+
+
+def _weights_after(tiny_dataset, run_dir, cfg, plan_epochs=None):
+    net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
+    split = load_split(tiny_dataset, "train", 28)
+    val = load_split(tiny_dataset, "val", 28)
+    run_dir.mkdir()
+    if plan_epochs is not None:
+        (run_dir / train_module.PLAN).write_text(json.dumps({"epochs": plan_epochs}))
+    logged = []
+    model = train_module.train(run_dir, split, val, net, cfg, log=logged.append)
+    return model.get_weights(), logged
+
+
+def test_a_budgeted_run_trains_what_its_plan_says_like_that_epoch_count(tiny_dataset,
+                                                                        tmp_path):
+    fixed, _ = _weights_after(tiny_dataset, tmp_path / "fixed",
+                              TrainConfig(epochs=2, batch_size=16, patience=10))
+    # The plan a budget decided (here written beforehand, as a resumed run finds it) sets
+    # both the epoch count and the schedule's length: the same weights as --epochs 2.
+    planned, logged = _weights_after(
+        tiny_dataset, tmp_path / "planned",
+        TrainConfig(epochs=5, batch_size=16, patience=10, time_budget=1e6), plan_epochs=2)
+    assert sum(line.startswith("epoch ") for line in logged) == 2
+    for a, b in zip(fixed, planned, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_tiny_budget_stops_after_the_first_epoch(tiny_dataset, tmp_path):
+    _, logged = _weights_after(tiny_dataset, tmp_path / "run",
+                               TrainConfig(epochs=5, batch_size=16, time_budget=1e-3))
+    assert sum(line.startswith("epoch ") for line in logged) == 1
+    assert any("--time-budget" in line and "trains 1 epoch " in line for line in logged)
+    assert json.loads((tmp_path / "run" / train_module.PLAN).read_text())["epochs"] == 1
+
+
+def _threads_in_a_new_process(env_extra: dict) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    code = ("from model.training.train import set_threads; set_threads(); "
+            "import tensorflow as tf; "
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+    src = os.path.dirname(os.path.dirname(os.path.dirname(train_module.__file__)))
+    env.update(env_extra, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=src)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.split()
+
+
+def test_threads_are_one_per_core_and_two_inter_op_unless_the_environment_says():
+    import os
+
+    lines = _threads_in_a_new_process({})
+    assert lines[-2:] == [str(len(os.sched_getaffinity(0))), "2"]
+    # An environment setting is left to TensorFlow: the configuration is not touched.
+    lines = _threads_in_a_new_process({"TF_NUM_INTEROP_THREADS": "1"})
+    assert lines[-1] == "0"

@@ -57,7 +57,9 @@ def _pools(text: str) -> tuple[tuple[int, int], ...]:
 
 # How each dataclass field is parsed on the command line; a test checks that the flags
 # cover every field (NetConfig.height comes from the dataset's manifest instead).
-NET_FLAGS = {"conv_filters": (_ints, "conv filters per layer, e.g. 32,64,96"),
+NET_FLAGS = {"first_stride": (number(int, 1, MAX_POOL),
+                             "stride of the first convolution (1: full resolution)"),
+             "conv_filters": (_ints, "conv filters per layer, e.g. 32,64,96"),
              "pools": (_pools, "pooling after each conv, rowsxcols, e.g. 2x2,2x2,2x1"),
              "dense": (number(int, 1, MAX_WIDTH), "units of the per-step projection"),
              "gru_units": (_ints, "units per bidirectional GRU layer, e.g. 96 or 128,64"),
@@ -71,6 +73,14 @@ TRAIN_FLAGS = {"epochs": (number(int, 1, 10_000), "most epochs (early stopping m
                "seed": (number(int, 0, 2**31 - 1), "random seed"),
                "fresh": (bool, "compose new training sequences every epoch from the "
                                "dataset's MNIST source instead of reading its train split"),
+               "time_budget": (number(float, 0, 1e7),
+                               "seconds of training, validation included (0: no limit): the "
+                               "first epoch is timed, then the run trains as many epochs as "
+                               "fit (at most --epochs), the learning-rate schedule spanning "
+                               "them"),
+               "distort": (number(float, 0, 3),
+                           "strength of the random bend, slant and stroke-weight change "
+                           "drawn for every training batch each epoch (0: off)"),
                "average_last": (number(int, 0, 1000),
                                 "average the weights of the last N epochs run and keep the "
                                 "average if it reads the validation split at least as well "

@@ -51,6 +51,9 @@ FINETUNE_TRAIN = {
     # As in training: the last, low-rate epochs of the cosine schedule often do best, and a
     # small validation part is noisy: patience 4 stopped too early on a real folder.
     "patience": 6,
+    # Real images come prepared (model.reading.preprocess); --augment varies them in a way
+    # that keeps that look, which training's distortion does not aim to.
+    "distort": 0.0,
 }
 
 

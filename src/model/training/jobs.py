@@ -76,6 +76,9 @@ def describe_from(run_dir: Path, config: dict) -> dict:
 
 def run_training(opts: Options, dataset: Path, manifest: dict) -> int:
     from model.inputs.datasets import check_time_steps, fresh_pool, open_split
+    from model.training.train import set_threads
+
+    threads = set_threads()
 
     height = int(manifest["compose"]["height"])
     initial, _, start_net, from_config = load_from_run(opts) if opts.from_run else (None,) * 4
@@ -107,7 +110,7 @@ def run_training(opts: Options, dataset: Path, manifest: dict) -> int:
     start_run(run_dir, config, opts.overwrite)
     log(f"training on {len(splits['train']):,} {'new ' if cfg.fresh else ''}sequences"
         f"{' per epoch' if cfg.fresh else ''}, validating on {len(splits['val']):,}"
-        f"{f', starting from {opts.from_run}' if initial else ''}")
+        f"{f', starting from {opts.from_run}' if initial else ''}; {threads}")
     if strategy is not None:
         log(f"--distribute {opts.distribute}: {strategy.num_replicas_in_sync} replicas "
             f"({', '.join(strategy.extended.worker_devices)}), global batch {cfg.batch_size}")

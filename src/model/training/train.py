@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,19 +27,21 @@ from model.inputs.datasets import (
 )
 from model.inputs.records import ShardedSplit
 from model.network import NetConfig, build_model
+from model.training.distort import distorted
 
 BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
 BEST = "best.keras"
 FINAL = "model.keras"
 EPOCH_WEIGHTS = "epochs"  # the last --average-last epochs' weights, NNN.weights.h5
 AVERAGED = "averaged.json"  # what the weight average read, and whether it was kept
+PLAN = "plan.json"  # with --time-budget: the epoch count the first epoch's time allowed
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings. Every field has an ``icr`` flag of the same name."""
 
-    epochs: int = 20  # ~35 s each on 2 cores for 20,000 sequences: the main job stays < 15 min.
+    epochs: int = 20  # 25-60 s each on 2 cores for 20,000 sequences, by CPU kind.
     batch_size: int = 64  # Small batches generalise better here and keep the GRU cheap.
     learning_rate: float = 2e-3  # Peak Adam rate, reached after the warm-up.
     warmup_epochs: float = 1.0  # Linear warm-up: CTC is unstable on large early steps.
@@ -51,6 +54,14 @@ class TrainConfig:
     # et al. 2018) and keep the average when it reads the validation split at least as well
     # as the best epoch; 0: off. See average_epochs.
     average_last: int = 0
+    # Seconds of training (validation included) the run may take; 0: no limit. The first
+    # epoch is timed and the run then trains as many epochs as fit, at most ``epochs``, with
+    # the learning-rate schedule spanning them, so the run equals one given that epoch count.
+    time_budget: float = 0.0
+    # Strength of the bend, slant and stroke-weight change drawn anew for every training
+    # batch each epoch (model.training.distort); 0: off. Without it the network learns the
+    # 3,600 embedded training digits by heart within a few epochs.
+    distort: float = 1.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -60,6 +71,72 @@ def save_atomically(model, path: Path) -> None:
     """Save to a temporary sibling, then rename: a crash never leaves a partial model."""
     with replacing(path) as tmp:
         model.save(tmp)
+
+
+def set_threads() -> str:
+    """Give TensorFlow one intra-op thread per usable core and two inter-op threads, and
+    say what is in force.
+
+    Measured on 2 cores (docs/training.md): two inter-op threads let the bidirectional
+    GRU's two directions run side by side, and one made a training step 1.3-1.6x slower;
+    one intra-op thread per core was fastest. ``TF_NUM_INTRAOP_THREADS`` and
+    ``TF_NUM_INTEROP_THREADS`` in the environment win. Must run before TensorFlow's first
+    operation; after it, the settings in force are kept.
+    """
+    import os
+
+    import tensorflow as tf
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        if "TF_NUM_INTRAOP_THREADS" not in os.environ:
+            tf.config.threading.set_intra_op_parallelism_threads(cores or 1)
+        if "TF_NUM_INTEROP_THREADS" not in os.environ:
+            tf.config.threading.set_inter_op_parallelism_threads(2)
+    except RuntimeError:  # TensorFlow already initialised: keep what is in force
+        pass
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
+    return (f"{intra or 'default'} intra-op and {inter or 'default'} inter-op threads")
+
+
+def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
+    """Adam's rate at a step: linear warm-up from peak / 100 to ``peak`` over ``warmup``
+    steps, then cosine decay to peak / 100 at step ``total``."""
+    if step < warmup:
+        return peak * (0.01 + 0.99 * step / warmup)
+    done = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
+
+
+@dataclass
+class Plan:
+    """How many epochs the run trains: ``TrainConfig.epochs``, or with a time budget what
+    the first epoch's time allows (decided once, kept in ``PLAN`` for a resumed run)."""
+
+    epochs: int
+    decided: bool
+
+    @classmethod
+    def load(cls, run_dir: Path, cfg: TrainConfig) -> Plan:
+        if cfg.time_budget <= 0:
+            return cls(cfg.epochs, True)
+        try:
+            return cls(int(json.loads((run_dir / PLAN).read_text())["epochs"]), True)
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(cfg.epochs, False)
+
+    def decide(self, run_dir: Path, cfg: TrainConfig, first_epoch_s: float,
+               epoch_s: float) -> None:
+        """Plan from the first epoch's time and an estimate of a later epoch's, which
+        lacks the first one's graph tracing and data caching."""
+        later = max(epoch_s, 1e-9)
+        fits = 1 + int(max(0.0, cfg.time_budget - first_epoch_s) // later)
+        self.epochs = max(1, min(cfg.epochs, fits))
+        self.decided = True
+        write_json(run_dir / PLAN, {"time_budget_s": cfg.time_budget,
+                                    "first_epoch_s": round(first_epoch_s, 1),
+                                    "later_epoch_s": round(epoch_s, 1), "epochs": self.epochs})
 
 
 def best_so_far(history: Path, monitor: str) -> float | None:
@@ -81,7 +158,8 @@ def best_reading(run_dir: Path, baseline: float | None) -> float | None:
 
 
 def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg: TrainConfig,
-                   log, tensorboard: bool, baseline: float | None = None) -> list:
+                   log, tensorboard: bool, steps: int, plan: Plan,
+                   baseline: float | None = None) -> list:
     import keras
 
     from model.evaluation.evaluate import greedy_readings
@@ -109,12 +187,47 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
                 self.best = value
                 save_atomically(self.model, self.path)
 
+    class Schedule(keras.callbacks.Callback):
+        """Sets Adam's rate before each batch (``learning_rate``) over the planned epochs;
+        with a time budget, plans them from the first epoch's time, validation included."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.started, self.first_batch = epoch, time.perf_counter(), None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate = learning_rate(
+                self.epoch * steps + batch, plan.epochs * steps,
+                int(cfg.warmup_epochs * steps), cfg.learning_rate)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:  # the first batch traces the graph: left out of the estimate
+                self.first_batch = time.perf_counter()
+            self.last_batch = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if not plan.decided:
+                now = time.perf_counter()
+                seconds = now - self.started
+                batches = self.last_batch - (self.first_batch or self.started)
+                later = batches * steps / max(1, steps - 1) + (now - self.last_batch)
+                plan.decide(run_dir, cfg, seconds, later)
+                log(f"--time-budget {cfg.time_budget:g} s: the first epoch took {seconds:.0f} "
+                    f"s and a later one should take {later:.0f} s, so the run trains "
+                    f"{plan.epochs} epoch{'' if plan.epochs == 1 else 's'} (--epochs "
+                    f"{plan.epochs} --time-budget 0 trains the same)")
+            if epoch + 1 >= plan.epochs:
+                self.model.stop_training = True
+
     class Log(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None):
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            log(f"epoch {epoch + 1}/{cfg.epochs}: loss {logs['loss']:.4f}, val_loss "
+            log(f"epoch {epoch + 1}/{plan.epochs}: loss {logs['loss']:.4f}, val_loss "
                 f"{logs['val_loss']:.4f}, val exact {100 * logs['val_exact']:.2f}%, val CER "
-                f"{100 * logs['val_cer']:.2f}%, lr {lr:.2e}")
+                f"{100 * logs['val_cer']:.2f}%, lr {lr:.2e}, "
+                f"{time.perf_counter() - self.started:.0f} s")
 
     class EpochWeights(keras.callbacks.Callback):
         """Keeps the weights of the last ``cfg.average_last`` epochs for average_epochs."""
@@ -129,6 +242,7 @@ def make_callbacks(run_dir: Path, val: Split | ShardedSplit, net: NetConfig, cfg
 
     callbacks = [
         ValidationReading(),  # first: the callbacks after it read val_exact from the logs
+        Schedule(),  # after the validation, so that a budget counts its time
         keras.callbacks.TerminateOnNaN(),
         # Kept until model.keras is safely written (train() removes it), so that a crash
         # between the last epoch and the final save still resumes rather than restarts.
@@ -198,17 +312,17 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
         if initial is not None:
             model.load_weights(initial)
         steps = math.ceil(len(train_split) / cfg.batch_size)
-        warmup = int(cfg.warmup_epochs * steps)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=cfg.learning_rate / 100, warmup_target=cfg.learning_rate,
-            warmup_steps=warmup, decay_steps=max(1, cfg.epochs * steps - warmup), alpha=0.01)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=keras.losses.CTC())
+        # A plain rate that the Schedule callback sets per batch: a time budget decides
+        # the epoch count, and so the schedule's length, only after the first epoch.
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(0, 1, 1, cfg.learning_rate)),
+                      loss=keras.losses.CTC())
 
     if isinstance(train_split, FreshSequences):
         train_ds = make_fresh_dataset(train_split, cfg.batch_size, cfg.seed)
     else:
         train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed,
                                 augment=augment)
+    train_ds = distorted(train_ds, cfg.distort, cfg.seed)
     val_ds = make_dataset(val_split, 256, net.height)
     baseline = None
     if initial is not None:
@@ -220,11 +334,13 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
         if not (run_dir / BEST).exists() and not (run_dir / FINAL).exists():
             with replacing(run_dir / BEST) as tmp:  # kept unless an epoch does better
                 shutil.copyfile(initial, tmp)
-    callbacks = make_callbacks(run_dir, val_split, net, cfg, log, tensorboard, baseline)
+    plan = Plan.load(run_dir, cfg)
+    callbacks = make_callbacks(run_dir, val_split, net, cfg, log, tensorboard, steps, plan,
+                               baseline)
     start = resume_epoch(run_dir)
     if start is not None:
         log(f"resuming {run_dir} at epoch {start} (from its backup)")
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=plan.epochs,
                         callbacks=callbacks, shuffle=False,
                         verbose=0)  # the dataset shuffles itself, with the seed
     losses = history.history.get("loss", [])

@@ -1,0 +1,79 @@
+"""model.training.distort: writer variety drawn in the input pipeline."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model.training.distort import DistortConfig, distort_batch, distorted
+
+
+def _batch(n=4, width=60):
+    rng = np.random.default_rng(0)
+    images = np.zeros((n, 28, width, 1), np.float32)
+    for i in range(n):  # a few bars of ink per image
+        for _ in range(4):
+            r, c = rng.integers(4, 20), rng.integers(4, width - 8)
+            images[i, r:r + 6, c:c + 3, 0] = 255
+    return tf.constant(images)
+
+
+def test_strength_zero_changes_nothing():
+    images = _batch()
+    assert distort_batch(images, tf.constant([1, 2]), 0.0) is images
+
+
+def test_each_image_changes_its_own_way_within_range_and_shape():
+    images = _batch()
+    out = distort_batch(images, tf.constant([1, 2]), 1.0).numpy()
+    assert out.shape == images.shape and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 255
+    change = np.abs(out - images.numpy()).sum(axis=(1, 2, 3))
+    assert (change > 0).all()
+    # The ink stays about where it was: the bend is a couple of pixels.
+    for before, after in zip(images.numpy(), out, strict=True):
+        cols_before = np.nonzero(before.sum(axis=(0, 2)))[0]
+        cols_after = np.nonzero(after.sum(axis=(0, 2)) > 1)[0]
+        assert abs(cols_after.min() - cols_before.min()) <= 6
+        assert abs(cols_after.max() - cols_before.max()) <= 6
+
+
+def test_the_same_seed_gives_the_same_images_and_another_seed_others():
+    images = _batch()
+    a = distort_batch(images, tf.constant([3, 4]), 1.0).numpy()
+    b = distort_batch(images, tf.constant([3, 4]), 1.0).numpy()
+    c = distort_batch(images, tf.constant([3, 5]), 1.0).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_heavier_and_lighter_strokes_follow_the_weight_draw():
+    images = _batch(n=1)
+    ink = float(images.numpy().sum())
+    only_weight = DistortConfig(bend=0.0, slant=0.0, weight=1.0)
+    sums = {float(distort_batch(images, tf.constant([s, 0]), 1.0, only_weight).numpy().sum())
+            for s in range(8)}
+    assert min(sums) < ink < max(sums)
+
+
+def test_each_epoch_draws_anew_and_a_run_repeats():
+    images, labels = _batch(n=6), tf.zeros((6, 5), tf.int32)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(3)
+
+    def epochs(seed):
+        d = distorted(ds, 1.0, seed)
+        return [[x.numpy() for x, _ in d] for _ in range(2)]
+
+    first, again = epochs(7), epochs(7)
+    for e in range(2):
+        for a, b in zip(first[e], again[e], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0][0], first[1][0])
+    assert distorted(ds, 0.0, 7) is ds
+
+
+@pytest.mark.parametrize("strength", [0.5, 1.0])
+def test_labels_pass_through(strength):
+    images, labels = _batch(n=2), tf.constant([[1, 2, 0], [3, 0, 0]])
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
+    (_, got), = list(distorted(ds, strength, 0))
+    np.testing.assert_array_equal(got.numpy(), labels.numpy())
