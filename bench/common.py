@@ -48,9 +48,12 @@ def test_images(mnist_path: str | None, count: int = 2000, height: int = 28):
 
 
 def report(results: dict, script: str, argv: list[str] | None, json_path: Path | None) -> int:
-    """Print the command that reproduces a benchmark and save its results as JSON."""
+    """Print the machine and the command that reproduces a benchmark, and save its results
+    as JSON."""
     args = argv if argv is not None else sys.argv[1:]
     results["command"] = f"python bench/{script} {shlex.join(args)}".strip()
+    results.setdefault("machine", machine())
+    print(f"machine: {results['machine']}")
     print(f"reproduce: {results['command']}")
     if json_path:
         json_path.write_text(json.dumps(results, indent=2) + "\n")

@@ -3,8 +3,9 @@
     python bench/infer.py [--mnist PATH] [--run RUN_DIR] [--json FILE]
 
 Reads 2,000 five-digit test sequences (fixed seed) composed in memory from the MNIST test
-digits, with our model (a trained run's, or the default architecture untrained) and the
-baseline. A benchmark, not a test: it prints what it measured and asserts nothing.
+digits, with our model (a trained run's, or the default architecture untrained), the network
+that was the default before 2026-12-02 (untrained: speed only) and the baseline. A
+benchmark, not a test: it prints what it measured and asserts nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 
-from common import report, test_images  # noqa: E402
+from common import machine, report, test_images  # noqa: E402
 
 
 def throughput(fn, images: np.ndarray, batch: int = 256) -> float:
@@ -75,9 +76,13 @@ def main(argv=None) -> int:
     else:
         net = NetConfig()
         ours = build_model(net)
-    models = {"ours": (ours, net.time_steps), "baseline": (build_baseline(), baseline_steps)}
-    results = {"source": source, "sequences": len(images), "trained": bool(args.run),
-               "models": {}}
+    before = NetConfig(first_stride=1, conv_filters=(16, 32, 64),
+                       pools=((2, 2), (2, 2), (2, 1)))
+    models = {"ours": (ours, net.time_steps), "before": (build_model(before), before.time_steps),
+              "baseline": (build_baseline(), baseline_steps)}
+    print(machine())
+    results = {"machine": machine(), "source": source, "sequences": len(images),
+               "trained": bool(args.run), "models": {}}
     print(f"{len(images):,} five-digit test sequences from {source} MNIST; our model "
           f"{'from ' + str(args.run) if args.run else 'untrained (default architecture)'}")
     print(f"{'model':<10}{'params':>10}{'seq/s @256':>12}{'p50 ms':>9}{'p99 ms':>9}"

@@ -22,24 +22,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from common import report  # noqa: E402
+from common import machine, report  # noqa: E402
 
-# name -> (NetConfig changes, runtime option). Runtime options: "jit" compiles the train
-# step with XLA, "bf16" trains under the mixed_bfloat16 policy, "batch128" doubles the batch.
+# name -> (NetConfig changes from the default, runtime option). Runtime options: "jit"
+# compiles the train step with XLA, "bf16" trains under the mixed_bfloat16 policy,
+# "batch128" doubles the batch.
 VARIANTS = {
     "default": ({}, None),
+    "full-resolution first conv 16-32-64 (before)": (
+        {"first_stride": 1, "conv_filters": (16, 32, 64), "pools": ((2, 2), (2, 2), (2, 1))},
+        None),
+    "stride 2 + CNN 16-32-64": ({"conv_filters": (16, 32, 64)}, None),
+    "stride 2 + CNN 32-64-128": ({"conv_filters": (32, 64, 128)}, None),
+    "a 4th conv: 96 at 3 rows": ({"conv_filters": (24, 48, 96, 96),
+                                  "pools": ((2, 2), (2, 1), (1, 1), (1, 1))}, None),
+    "GRU 96": ({"gru_units": (96,)}, None),
+    "batch 128": ({}, "batch128"),
     "xla (jit_compile)": ({}, "jit"),
     "bfloat16 mixed precision": ({}, "bf16"),
-    "batch 128": ({}, "batch128"),
-    "wider CNN 32-64-128": ({"conv_filters": (32, 64, 128)}, None),
-    "wider CNN 32-64-128 + bf16": ({"conv_filters": (32, 64, 128)}, "bf16"),
-    "2 more 64-convs at 3 rows": ({"conv_filters": (16, 32, 64, 64, 64),
-                                   "pools": ((2, 2), (2, 2), (2, 1), (1, 1), (1, 1))}, None),
-    "extra 64-conv at 7 rows": ({"conv_filters": (16, 32, 64, 64),
-                                 "pools": ((2, 2), (2, 2), (1, 1), (2, 1))}, None),
-    "GRU 128": ({"gru_units": (128,)}, None),
-    "two GRUs 64+64": ({"gru_units": (64, 64)}, None),
-    "time steps width/8": ({"pools": ((2, 2), (2, 2), (2, 2))}, None),
 }
 
 
@@ -67,6 +67,10 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     names = [n for n in args.variants.split(",") if n]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        p.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    print(machine())
     rng = np.random.default_rng(0)
     models = {}
     for name in names:
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
                 model.train_on_batch(x, y)
                 times.append(time.perf_counter() - start)
     base = None
-    results = {"width": args.width, "batch": args.batch, "variants": {}}
+    results = {"machine": machine(), "width": args.width, "batch": args.batch, "variants": {}}
     print(f"{'variant':<30}{'params':>9}{'ms/step':>9}{'seq/s':>8}{'vs default':>12}")
     for name in names:
         model, x, _, times = models[name]

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from common import report, test_images  # noqa: E402
+from common import machine, report, test_images  # noqa: E402
 from digits.blocks import split_pools  # noqa: E402
 from digits.compose import ComposeConfig, compose  # noqa: E402
 from digits.sources import load_mnist  # noqa: E402
@@ -121,12 +121,17 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=20_000, help="training sequences per epoch")
     p.add_argument("--fresh", action="store_true", help="compose new sequences every epoch")
     p.add_argument("--models", default="ours,baseline")
+    p.add_argument("--first-stride", type=int,
+                   help="stride of our first conv (1: full resolution; default: NetConfig)")
     p.add_argument("--conv-filters", help="our CNN widths, e.g. 32,64,128 (default: NetConfig)")
     p.add_argument("--gru-units", help="our BiGRU sizes, e.g. 96 (default: NetConfig)")
     p.add_argument("--pools", help="our pooling per conv, e.g. 2x2,2x2,2x1,1x1 (1x1: none)")
     p.add_argument("--dense", type=int, help="our per-step projection size (default: NetConfig)")
     p.add_argument("--elastic", type=float, default=ComposeConfig().elastic,
                    help="elastic bend of the training digits in pixels (default %(default)s)")
+    p.add_argument("--distort", type=float,
+                   help="strength of our per-batch distortion (model.training.distort; "
+                        "default: the trainer's)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     import keras
@@ -135,6 +140,7 @@ def main(argv=None) -> int:
     from baseline import time_steps as baseline_steps
     from model.inputs.datasets import FreshSequences, make_fresh_dataset
     from model.network import NetConfig, build_model
+    from model.training.distort import distorted
     from model.training.train import TrainConfig
 
     mnist = load_mnist("file", args.mnist) if args.mnist else load_mnist("embedded")
@@ -142,6 +148,7 @@ def main(argv=None) -> int:
     images, widths, texts, source = test_images(args.mnist)
     test = (images, widths, texts)
     cfg, net = TrainConfig(), NetConfig()
+    distort = cfg.distort if args.distort is None else args.distort
     compose_cfg = ComposeConfig(elastic=args.elastic)
     for field in ("conv_filters", "gru_units"):
         if getattr(args, field):
@@ -152,6 +159,8 @@ def main(argv=None) -> int:
             tuple(int(v) for v in pool.split("x")) for pool in args.pools.split(",")))
     if args.dense:
         net = dataclasses.replace(net, dense=args.dense)
+    if args.first_stride:
+        net = dataclasses.replace(net, first_stride=args.first_stride)
 
     def our_schedule(fraction):
         # The trainer's recipe on a time axis: 5% linear warm-up, then cosine to 1%.
@@ -160,8 +169,11 @@ def main(argv=None) -> int:
         f = min(1.0, (fraction - 0.05) / 0.95)
         return cfg.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * f)))
 
-    results = {"source": source, "budget_s": None if args.epochs else args.budget,
+    print(machine())
+    results = {"machine": machine(), "source": source,
+               "budget_s": None if args.epochs else args.budget,
                "epochs": args.epochs, "count": args.count, "fresh": args.fresh,
+               "distort": distort,
                "compose": compose_cfg.to_dict(), "net": net.to_dict(), "models": {}}
     length = f"{args.epochs} epochs" if args.epochs else f"{args.budget:.0f} s"
     print(f"training on {args.count:,} five-digit sequences per epoch "
@@ -182,6 +194,8 @@ def main(argv=None) -> int:
                                           batch, cfg.seed)
         else:
             train_ds = fixed_dataset(x, y, args.count, batch, cfg.seed, compose_cfg)
+        if name == "ours":
+            train_ds = distorted(train_ds, distort, cfg.seed)
         points = run_model(name, model, steps, train_ds, args.budget, schedule, test,
                            args.epochs)
         trained = int(model.optimizer.iterations.numpy()) * batch
