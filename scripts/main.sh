@@ -5,7 +5,8 @@
 # the run trains the epochs that fit, at most 20), so the whole job, set-up included, stays
 # within 15 minutes on a slow 2-core CPU; a fast one trains all 20. Later arguments win.
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+# Named explicitly: a sourced script without arguments would see this one's (the icr flags).
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh" requirements.txt
 cd "$ROOT/src"
 if [ ! -f "$ROOT/data/digits/manifest.json" ]; then
   python3 -m digits.sequence_generator
