@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     models = {"ours": (ours, net.time_steps), "before": (build_model(before), before.time_steps),
               "baseline": (build_baseline(), baseline_steps)}
     print(machine())
-    results = {"machine": machine(), "source": source, "sequences": len(images),
+    results = {"source": source, "sequences": len(images),
                "trained": bool(args.run), "models": {}}
     print(f"{len(images):,} five-digit test sequences from {source} MNIST; our model "
           f"{'from ' + str(args.run) if args.run else 'untrained (default architecture)'}")

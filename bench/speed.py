@@ -88,7 +88,7 @@ def main(argv=None) -> int:
                 model.train_on_batch(x, y)
                 times.append(time.perf_counter() - start)
     base = None
-    results = {"machine": machine(), "width": args.width, "batch": args.batch, "variants": {}}
+    results = {"width": args.width, "batch": args.batch, "variants": {}}
     print(f"{'variant':<30}{'params':>9}{'ms/step':>9}{'seq/s':>8}{'vs default':>12}")
     for name in names:
         model, x, _, times = models[name]

@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         return cfg.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * f)))
 
     print(machine())
-    results = {"machine": machine(), "source": source,
+    results = {"source": source,
                "budget_s": None if args.epochs else args.budget,
                "epochs": args.epochs, "count": args.count, "fresh": args.fresh,
                "distort": distort,

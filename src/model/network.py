@@ -14,6 +14,16 @@ from dataclasses import dataclass
 from model.vocab import NUM_CLASSES  # blank + 10 digits
 
 
+def downsampled(size: int, stride: int, pools) -> int:
+    """What ``size`` pixels become after a strided 'same' convolution (which rounds up)
+    and max-poolings by each of ``pools`` ('valid' padding, which floors): the one rule
+    for the time steps (columns) and the rows left, here and in the exported runtime."""
+    size = -(-size // stride)
+    for factor in pools:
+        size //= factor
+    return size
+
+
 @dataclass(frozen=True)
 class NetConfig:
     """Architecture sizes. Every field has an ``icr`` flag of the same name."""
@@ -45,10 +55,7 @@ class NetConfig:
 
     def time_steps(self, width: int) -> int:
         """Time steps T the model emits for an image ``width`` pixels wide."""
-        t = -(-width // self.first_stride)  # a strided 'same' convolution rounds up
-        for _, cols in self.pools:
-            t //= cols  # MaxPooling2D with 'valid' padding floors
-        return t
+        return downsampled(width, self.first_stride, [cols for _, cols in self.pools])
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -69,10 +76,7 @@ def validate(cfg: NetConfig) -> None:
         raise ValueError(f"{len(cfg.conv_filters)} conv layers but {len(cfg.pools)} poolings")
     if not 1 <= cfg.first_stride <= 4:
         raise ValueError(f"first_stride must be 1 to 4, got {cfg.first_stride}")
-    rows = -(-cfg.height // cfg.first_stride)
-    for r, _ in cfg.pools:
-        rows //= r
-    if rows < 1:
+    if downsampled(cfg.height, cfg.first_stride, [r for r, _ in cfg.pools]) < 1:
         raise ValueError(f"height {cfg.height} is too small for the pooling {cfg.pools}")
     if not cfg.gru_units or min(cfg.gru_units) < 1 or min(cfg.conv_filters) < 1:
         raise ValueError("every layer needs at least one unit")

@@ -21,6 +21,7 @@ import numpy as np
 
 from digits.errors import DataError
 from model.decoding import Reading, decode
+from model.network import downsampled
 
 SCHEMA_VERSION = 1  # of the JSON written beside every export (model.export)
 READERS = {"onnx": "onnxruntime", "litert": "ai-edge-litert"}
@@ -95,10 +96,7 @@ class ExportedModel:
 
     def time_steps(self, width: int) -> int:
         """Time steps T the model emits for an image ``width`` pixels wide."""
-        width = -(-width // self._stride)  # a strided 'same' convolution rounds up
-        for cols in self._pools:
-            width //= cols  # each max-pooling floors
-        return width
+        return downsampled(width, self._stride, self._pools)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Raw logits of a batch.
