@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digits import realism
+from digits import forms, realism
 from digits.realism import MARK_ROOM, MARKS
 
 DIGIT_SIZE = 28  # MNIST digits are 28x28, ink centred in a 20x20 box.
@@ -60,15 +60,25 @@ class ComposeConfig:
     paper: float = 0.0  # Share rendered as dark ink on paper (tone, texture, grain).
     ink: float = 0.35  # Faintest ink on paper, as a fraction of the paper's brightness.
     jpeg: int = 0  # Lowest JPEG quality of a paper image's round trip (0: none).
+    # Forms (digits.forms): what amounts and form fields show. Off by default for the same
+    # reason; REALISTIC gives each a moderate share, so that most numbers stay plain.
+    separators: float = 0.0  # Share of 4+ digit numbers with "1.480", "1'250", "3 500".
+    affixes: float = 0.0  # Share of numbers with "$", "€", "#" before or "-", "=", "/-" after.
+    guilloche: float = 0.0  # Share of images on a background of fine security-print waves.
+    boxes: float = 0.0  # Share of numbers written in a boxed field, one cell per digit.
+    strike: float = 0.0  # Share of numbers underlined or struck through.
+    pen: float = 0.0  # Share of numbers written with a much thicker or thinner pen.
 
     def max_width(self) -> int:
         """Widest natural image this config can produce, in pixels at height 28."""
         if not self.augment:
             return self.max_length * DIGIT_SIZE
         room = max(sum(r) for r in MARK_ROOM.values()) if self.marks > 0 else 0
+        room += forms.affix_room(self)
         return max(
             self.max_length * DIGIT_SIZE + (self.max_length - 1) * self.max_gap + 2 * self.margin
-            + room,
+            + room + forms.separator_room(self),
+            forms.boxed_width(self, DIGIT_SIZE) + 2 * self.margin + room,
             self.max_length * MIN_WIDTH_PER_DIGIT,
         )
 
@@ -81,7 +91,9 @@ class ComposeConfig:
 # forms and registers, and every realism effect on; docs/generating.md says what each
 # bought on real folders.
 REALISTIC = {"min_length": 1, "max_length": 6, "slant": 0.35, "wander": 2.0,
-             "continental": 0.8, "marks": 0.3, "rules": 0.3, "blur": 1.0, "elastic": 2.5}
+             "continental": 0.8, "marks": 0.3, "rules": 0.3, "blur": 1.0, "elastic": 2.5,
+             "separators": 0.25, "affixes": 0.15, "guilloche": 0.1, "boxes": 0.15,
+             "strike": 0.1, "pen": 0.25}
 
 
 @dataclass
@@ -286,10 +298,14 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
     starts = np.concatenate([[0], np.cumsum(lengths)])
     idx = rng.integers(0, len(x), int(starts[-1]))
     digits = x[idx]
-    lead = trail = marks = None
+    lead = trail = marks = form = None
+    # Form effects draw from a spawned generator: rng's own stream stays as without them.
+    frng = forms.child_rng(rng) if forms.enabled(cfg) else None
     if cfg.augment:
         if cfg.continental > 0:
             digits = realism.continental(digits, y[idx], cfg.continental, rng)
+        if cfg.pen > 0:
+            digits = forms.pen(digits, lengths, cfg.pen, frng)
         slant = np.repeat(_sample(rng, -cfg.slant, cfg.slant, n), lengths) if cfg.slant > 0 \
             else None
         lift = realism.wander(lengths, cfg.wander, rng) if cfg.wander > 0 else None
@@ -300,6 +316,9 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
             marks = realism.choose_marks(n, cfg.marks, rng)
             lead = np.array([MARK_ROOM[MARKS[k]][0] for k in marks])
             trail = np.array([MARK_ROOM[MARKS[k]][1] for k in marks])
+        if frng is not None:
+            form = forms.layout(digits, first, last, gaps, lengths, cfg, frng)
+            gaps = form.gaps
     else:
         first = np.zeros(len(idx), np.int64)
         last = np.full(len(idx), DIGIT_SIZE - 1)
@@ -307,6 +326,13 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
     margin = cfg.margin if cfg.augment else 0
     if lead is None:
         lead = trail = np.zeros(n, np.int64)
+    number_left = margin + lead  # the number's first ink column, or its box's left line
+    mark_trail = trail
+    if form is not None:
+        # Outward from the number: a box's padding, then a mark, then an affix.
+        number_left = number_left + form.lead
+        lead = lead + form.lead + form.box_lead
+        trail = trail + form.trail + form.box_trail
 
     # x offset of each digit's 28-wide box: its ink starts where the previous ink ended
     # plus a gap. Computed per sequence by a cumulative sum over the flat digit list.
@@ -337,11 +363,23 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         where = origin[sel][:, None, None] + box
         flat[where] = np.maximum(flat[where], digits[sel])
     canvas = canvas[:, :, pad:pad + int(widths.max())]
-    if marks is not None or (cfg.augment and cfg.rules > 0):
+    if marks is not None or form is not None or (cfg.augment and cfg.rules > 0):
         canvas = np.ascontiguousarray(canvas)  # drawn on in place through a flat view
+    number_right = ink_end  # one past the number's last ink, or past its box's right line
+    if form is not None:
+        number_right = ink_end + form.box_trail
+        if cfg.guilloche > 0:
+            forms.draw_guilloche(canvas, cfg.guilloche, form.rng)
+        forms.draw_boxes(canvas, form, number_left, lengths)
+        forms.draw_separators(canvas, form, ink_start, last - first + 1, seq)
     if marks is not None:
-        realism.draw_marks(canvas, marks, (margin + lead).astype(np.float32),
-                           ink_end.astype(np.float32), rng)
+        realism.draw_marks(canvas, marks, number_left.astype(np.float32),
+                           number_right.astype(np.float32), rng)
+    if form is not None and cfg.affixes > 0:
+        forms.draw_affixes(canvas, form, (margin + form.lead).astype(np.float32),
+                           (number_right + mark_trail).astype(np.float32))
+    if form is not None and cfg.strike > 0:
+        forms.draw_strike(canvas, cfg.strike, ink_start[starts[:-1]], ink_end, form.rng)
     if cfg.augment and cfg.rules > 0:
         realism.draw_rules(canvas, widths, cfg.rules, rng)
     if cfg.augment:

@@ -37,7 +37,8 @@ RANGES = {
     "thickness": (0, 1), "elastic": (0, 8), "min_gap": (-14, 28), "max_gap": (-14, 28),
     "margin": (0, 64), "noise": (0, 1), "blur": (0, 1), "slant": (0, 1), "wander": (0, 8),
     "continental": (0, 1), "marks": (0, 1), "rules": (0, 1), "paper": (0, 1),
-    "ink": (0.01, 1), "jpeg": (0, 95),
+    "ink": (0.01, 1), "jpeg": (0, 95), "separators": (0, 1), "affixes": (0, 1),
+    "guilloche": (0, 1), "boxes": (0, 1), "strike": (0, 1), "pen": (0, 1),
 }
 
 # Help text for each ComposeConfig field; a test checks that every field has a flag.
@@ -66,6 +67,14 @@ _FIELD_HELP = {
     "paper": "share of images rendered as dark ink on paper (0..1)",
     "ink": "faintest ink on paper, a fraction of the paper's brightness (0..1]",
     "jpeg": "lowest JPEG quality for paper images, 1..95 (0: no JPEG round trip)",
+    "separators": "share of numbers of 4+ digits written with a thousands/decimal separator "
+                  "(1.480, 1'250, 3 500, 12.500,00) (0..1)",
+    "affixes": "share of numbers with a sign before ($, euro, #) or after (-, =, /-) "
+               "(0..1)",
+    "guilloche": "share of images on a security-print background of fine wavy lines (0..1)",
+    "boxes": "share of numbers written in a boxed field, one cell per digit (0..1)",
+    "strike": "share of numbers underlined or struck through (0..1)",
+    "pen": "share of numbers written with a much thicker or thinner pen (0..1)",
 }
 
 
@@ -175,7 +184,8 @@ def validate(cfg: ComposeConfig) -> None:
                  "elastic", "slant", "wander", "jpeg"):
         if getattr(cfg, name) < 0:
             raise DataError(f"{_flag(name)} must not be negative")
-    for name in ("continental", "marks", "rules", "paper"):
+    for name in ("continental", "marks", "rules", "paper", "separators", "affixes", "guilloche",
+                 "boxes", "strike", "pen"):
         if not 0 <= getattr(cfg, name) <= 1:
             raise DataError(f"{_flag(name)} is a share between 0 and 1")
     if not 0 < cfg.ink <= 1:
