@@ -1,9 +1,12 @@
 """Benchmark reading real handwritten numbers: exact accuracy and CER per labelled folder.
 
     python bench/real.py RUN_DIR FOLDER... [--limit N] [--beam-width 10] [--grid DIR]
-        [--raw] [--json FILE]
+        [--half tune|report] [--prep FIELD=VALUE]... [--ways N] [--battery DIR] [--raw]
+        [--json FILE]
 
-A folder holds ``images/`` and ``labels.csv`` (``file_name,text``). Each image goes through
+A folder holds ``images/`` and ``labels.csv`` (``file_name,text``). Every folder is read
+whole and scored on its two fixed halves (``model.reading.folder.half``): settings are
+chosen on the tune half, and the report half is the figure to quote. Each image goes through
 ``model.reading.preprocess`` (``--raw``: only grayscale, inverted when the paper is light, and
 resized to the model's height, to measure what preprocessing buys) and is decoded three
 ways: greedy, beam, and beam constrained to the folder's own range of lengths. Writes a
@@ -35,17 +38,36 @@ def load_folder(root: Path, limit: int | None):
     return folder
 
 
-def prepare_all(folder, height: int, raw: bool):
-    """Each image prepared the ways model.read tries (``--raw``: polarity and height only),
-    or None where it cannot be read; and how many could not."""
+def prepare_all(folder, height: int, raw: bool, prep=None, ways: int | None = None):
+    """Each image prepared the ways model.read tries (``--raw``: polarity and height only;
+    ``prep``: from this PrepConfig; ``ways``: only the first this many), or None where it
+    cannot be read; and how many could not."""
     from model.reading.folder import prepare_folder_ways
 
     prepared = prepare_folder_ways(folder, height, skip_unreadable=True, log=lambda m: None,
-                                   generated=raw)
+                                   generated=raw, prep=prep, ways=ways)
     images = [None] * len(folder)
     for row, ways in zip(prepared.rows, prepared.ways, strict=True):
         images[row] = ways
     return images, len(prepared.unreadable)
+
+
+def prep_config(changes: list[str], height: int):
+    """The PrepConfig at ``height`` with ``FIELD=VALUE`` changes, typed as each field."""
+    import dataclasses
+
+    from model.reading.preprocess import PrepConfig
+
+    kinds = {f.name: f.type for f in dataclasses.fields(PrepConfig)}
+    values = {}
+    for change in changes:
+        name, _, text = change.partition("=")
+        if name not in kinds:
+            raise SystemExit(f"error: --prep {change}: no PrepConfig field {name!r}")
+        kind = kinds[name] if isinstance(kinds[name], str) else kinds[name].__name__
+        values[name] = text.lower() in ("1", "true", "yes", "on") if kind == "bool" \
+            else int(text) if kind == "int" else float(text)
+    return PrepConfig(height=height, **values)
 
 
 def read_all(model, net, images, constraint, beam_width):
@@ -95,8 +117,17 @@ def main(argv=None) -> int:
     p.add_argument("run", type=Path, help="a finished run directory")
     p.add_argument("folders", type=Path, nargs="+", help="folders with images/ + labels.csv")
     p.add_argument("--limit", type=int, help="read this many images per folder (fixed sample)")
+    p.add_argument("--half", choices=("tune", "report"),
+                   help="read only this half of each folder (default: whole, scored per half)")
     p.add_argument("--beam-width", type=int, default=10)
     p.add_argument("--raw", action="store_true", help="skip model.reading.preprocess (the before)")
+    p.add_argument("--prep", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change a PrepConfig field for every way, e.g. lines=false, floor=0.1 "
+                        "(repeatable): what one step of preparing buys")
+    p.add_argument("--ways", type=int, help="prepare each image only the first N ways")
+    p.add_argument("--battery", type=Path, metavar="DIR",
+                   help="also read a renderings battery (python -m digits.battery) through "
+                        "the default path and directly (bench/battery.py has the detail)")
     p.add_argument("--grid", type=Path, help="write a grid of misread images per folder here")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
@@ -104,36 +135,63 @@ def main(argv=None) -> int:
     from model.api import Reader
     from model.decoding.constraints import Constraint
     from model.evaluation.metrics import evaluate
+    from model.reading.folder import HALVES, half
 
     model = Reader(args.run, args.beam_width)  # the model as model.read loads it
     net = model.net
+    prep = prep_config(args.prep, net.height)
     print(f"model: {model.description}")
-    results = {"run": str(args.run), "raw": args.raw, "folders": {}}
-    print(f"{'folder':<18}{'images':>8}{'unread':>8}  {'greedy':>15}  {'beam':>15}  "
-          f"{'constrained':>15}   (exact / CER)")
+    results = {"run": str(args.run), "raw": args.raw, "prep": args.prep, "ways": args.ways,
+               "folders": {}}
+    print(f"{'folder':<18}{'half':<8}{'images':>7}{'unread':>7}  {'greedy':>15}  "
+          f"{'beam':>15}  {'constrained':>15}   (exact / CER)")
     for folder in args.folders:
         rows = load_folder(folder, args.limit)
+        if args.half:
+            rows = rows.half(args.half)
         truths = rows.texts
         start = time.perf_counter()
-        images, failed = prepare_all(rows, net.height, args.raw)
+        images, failed = prepare_all(rows, net.height, args.raw, prep, args.ways)
         lengths = [len(t) for t in truths]
         constraint = Constraint(min_length=min(lengths), max_length=max(lengths))
         reads = read_all(model, net, images, constraint, args.beam_width)
         seconds = time.perf_counter() - start
         entry = {"images": len(rows), "unreadable": failed, "seconds": seconds,
                  "constraint": constraint.describe()}
-        cells = []
-        for method, texts in reads.items():
-            m = evaluate(truths, texts)
-            entry[method] = {"exact": m["exact"], "cer": m["cer"]}
-            cells.append(f"{100 * m['exact']:6.2f}% / {100 * m['cer']:5.2f}%")
+        sides = np.array([half(n) for n in rows.names])
+        for side in ("all", *HALVES) if args.half is None else (args.half,):
+            keep = np.ones(len(rows), bool) if side == "all" else sides == side
+            scores = {"images": int(keep.sum()),
+                      "unreadable": sum(images[i] is None for i in np.flatnonzero(keep))}
+            cells = []
+            for method, texts in reads.items():
+                m = evaluate([t for t, k in zip(truths, keep, strict=True) if k],
+                             [t for t, k in zip(texts, keep, strict=True) if k])
+                scores[method] = {"exact": m["exact"], "cer": m["cer"]}
+                cells.append(f"{100 * m['exact']:6.2f}% / {100 * m['cer']:5.2f}%")
+            if side == "all":
+                entry.update(scores)
+            else:
+                entry[side] = scores
+            print(f"{folder.name:<18}{side:<8}{scores['images']:>7}{scores['unreadable']:>7}  "
+                  + "  ".join(cells), flush=True)
         results["folders"][folder.name] = entry
-        print(f"{folder.name:<18}{len(rows):>8}{failed:>8}  " + "  ".join(cells), flush=True)
         if args.grid:
             args.grid.mkdir(parents=True, exist_ok=True)
             error_grid(args.grid / f"errors_{folder.name}.png",
                        [ways[0] if ways else None for ways in images], truths,
                        reads["constrained"])
+    if args.battery:
+        from battery import print_table, read_battery, table
+
+        read = read_battery(model, net, args.battery, args.beam_width, args.limit, prep,
+                            args.ways)
+        overall = table(read)
+        print()
+        print_table("renderings battery", {"overall": overall["overall"],
+                                           **overall["kinds"]})
+        results["battery"] = {"dir": str(args.battery), "overall": overall["overall"],
+                              "kinds": overall["kinds"]}
     return report(results, "real.py", argv, args.json)
 
 

@@ -11,6 +11,7 @@ from model.reading.folder import (
     Folder,
     drop_too_narrow,
     find_folder,
+    half,
     holdout_mask,
     in_holdout,
     prepare_folder,
@@ -28,6 +29,29 @@ def test_the_holdout_depends_only_on_the_file_name():
         held[::-1]
     assert set(held) <= {n for n in names if in_holdout(n, 0.3)}  # a larger part contains it
     assert held != [n for n in names if in_holdout(n, 0.1, salt="other")]
+
+
+# Fixed here so that a change to the hash, its salt or the threshold, which would move
+# images between the halves and void every tune/report figure, fails loudly.
+KNOWN_HALVES = {"images/00000.png": "tune", "images/00001.png": "tune",
+                "images/00002.png": "tune", "images/00003.png": "report",
+                "images/00004.png": "report", "images/00005.png": "report"}
+
+
+def test_the_tune_report_split_is_fixed_by_the_file_name_alone():
+    names = [f"images/{i:05d}.png" for i in range(4000)]
+    sides = [half(n) for n in names]
+    assert set(sides) == {"tune", "report"}
+    assert 1900 < sides.count("report") < 2100  # about half
+    assert {n: half(n) for n in KNOWN_HALVES} == KNOWN_HALVES
+    # Not the fine-tuning hold-out's split under another name: the salts differ.
+    assert sides != ["report" if in_holdout(n, 0.5) else "tune" for n in names]
+    folder = Folder(None, names[::-1], names[::-1], ["1"] * len(names))
+    report = folder.half("report")
+    assert report.names == [n for n in names[::-1] if half(n) == "report"]
+    assert len(report) + len(folder.half("tune")) == len(folder)
+    with pytest.raises(ValueError):
+        folder.half("test")
 
 
 def labelled_folder(root, texts, width=60):

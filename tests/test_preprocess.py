@@ -168,3 +168,62 @@ def test_every_setting_says_which_steps_read_it():
     base = PrepConfig()
     assert dataclasses.replace(base, band_height=14.5).cleaning() == base.cleaning()
     assert dataclasses.replace(base, floor=0.0).cleaning() != base.cleaning()
+
+
+def tight(image, cut=0):
+    """A generated sequence cropped to its ink (and ``cut`` pixels more): the first and
+    last digits touch the left and right edges, as in a tight cell or a user's crop."""
+    rows = np.flatnonzero((image > 64).any(axis=1))
+    cols = np.flatnonzero((image > 64).any(axis=0))
+    return image[rows[0] + cut:rows[-1] + 1 - cut, cols[0] + cut:cols[-1] + 1 - cut]
+
+
+def columns_with_ink(image, level=64):
+    """Runs of inked columns: one per digit when the digits do not touch."""
+    inked = (image > level).any(axis=0).astype(np.int8)
+    return int((np.diff(np.concatenate([[0], inked])) == 1).sum())
+
+
+@pytest.mark.parametrize("polarity", ["white", "dark_on_paper"])
+@pytest.mark.parametrize("cut", [0, 1])
+def test_digits_at_the_edges_of_a_tight_crop_are_kept(polarity, cut):
+    mnist = load_mnist("embedded")
+    cfg = ComposeConfig(augment=False, min_length=5, max_length=5)
+    images = compose(mnist.x_train, mnist.y_train, 8, cfg, np.random.default_rng(3)).images
+    for image in images:
+        crop = tight(image, cut).astype(np.float32)
+        if polarity == "dark_on_paper":
+            crop = 230 - crop * 0.8
+        out = prepare(crop).image
+        # The prepared number spans as many columns, for its height, as the crop did: no
+        # digit at either end was taken for a border or a remnant and erased.
+        def aspect(x):
+            box = (x > 64)
+            return box.any(axis=0).sum() / box.any(axis=1).sum()
+
+        assert aspect(out) >= 0.9 * aspect(tight(image)), (aspect(out), aspect(image))
+
+
+@pytest.mark.parametrize("side", ["leading", "trailing"])
+def test_a_thin_1_at_the_edge_of_a_tight_crop_is_kept(side):
+    # "1" as a thin straight stroke, the height of its neighbours, touching the crop's edge:
+    # the shape of a cell border's remnant, but within the number's rows.
+    image = sequences(1)[0].astype(np.float32)
+    body = tight(image)
+    one = np.zeros((body.shape[0], 5), np.float32)
+    one[1:-1, 1:3] = 255
+    crop = np.hstack([one, body] if side == "leading" else [body, one])
+    crop = crop[:, 1:] if side == "leading" else crop[:, :-1]
+    out = prepare(crop).image
+    assert columns_with_ink(out) >= columns_with_ink(prepare(body).image) + 1
+
+
+def test_a_cell_border_beside_the_number_is_still_removed():
+    # A border runs the whole height of the cell, past the digits' rows: it goes.
+    image = sequences(1)[0].astype(np.float32)
+    cell = np.zeros((image.shape[0] + 12, image.shape[1] + 10), np.float32)
+    cell[6:6 + image.shape[0], 8:8 + image.shape[1]] = image
+    cell[:, 1:3] = 255
+    out = prepare(cell).image
+    clean = prepare(cell[:, 4:]).image
+    assert columns_with_ink(out) == columns_with_ink(clean)

@@ -31,9 +31,15 @@ FULL_SPAN = 0.9
 SLIVER = 0.2
 THIN = 0.1
 # A narrow stroke (at most REMNANT of its height wide) within EDGE_COLUMNS of the left or
-# right edge is a cell border's remnant beside the number.
+# right edge is a cell border's remnant beside the number; with ``edge_digits`` it may also
+# be a "1" ending the number: it never seeds the number, and joins it when it stands within
+# the number's band (at most ONE_TALL band heights high, its ends within IN_BAND of it) and
+# as close to it as digits stand (at most ONE_GAP band heights away; a cell border's remnant
+# stands farther off: 0.5 let more of them in on the meza tune half, docs/reading.md).
 EDGE_COLUMNS = 0.08
 REMNANT = 0.25
+ONE_TALL = 1.2
+ONE_GAP = 0.3
 # Growing the number from its seed: a component belongs to it when it lies within BESIDE
 # band heights to the left or right, its centre within IN_BAND band heights of the band,
 # and it is at most TALLER times the band high; a flat one lower than UNDERLINE band
@@ -42,11 +48,15 @@ BESIDE = 1.5
 IN_BAND = 0.25
 TALLER = 2.0
 UNDERLINE = 0.4
+# With ``merged``, a flat component at least MERGED of the tallest's height is touching
+# digits, not a stroke, and may seed the number.
+MERGED = 0.8
 FRINGE = 2  # dilations of the kept mask: the faint anti-aliased fringe of a kept stroke
 
 
 def clean_components(ink: np.ndarray, speck_fraction: float,
-                     mask_level: float = 64) -> np.ndarray:
+                     mask_level: float = 64, edge_digits: bool = False,
+                     merged: bool = False) -> np.ndarray:
     """Keep the components that form the written number and drop the rest.
 
     Dropped: specks far smaller than the largest component; large blobs or slivers touching
@@ -59,6 +69,10 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         speck_fraction: components smaller than this fraction of the number's largest are
             specks.
         mask_level: ink above this level counts.
+        edge_digits: digits at the edge of a tight crop are kept: a full-height sliver must
+            be thin for its height to count as a border, and a narrow stroke at the edge
+            within the number's rows joins it (a "1").
+        merged: a wide component as high as the tallest (touching digits) may seed.
 
     Returns:
         ``ink`` with the dropped components set to 0, float32.
@@ -87,29 +101,47 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         # cell, except in a tight crop, where a round digit beside a thin "1" may be
         # larger still.
         bigger = area > BIGGER * largest and not tight
-        if _touches(box, h, w) and (area > EDGE_BLOB * h * w or bigger or
-                                    (bh >= FULL_SPAN * h and bw <= SLIVER * w) or
-                                    (bw >= FULL_SPAN * w and bh <= SLIVER * h) or
-                                    min(bh, bw) <= THIN * max(bh, bw)):
-            continue
         near_edge = (box[1].start < EDGE_COLUMNS * w
                      or box[1].stop > (1 - EDGE_COLUMNS) * w)
-        if near_edge and bw <= REMNANT * bh:
+        # A narrow upright stroke at the left or right edge: a border's remnant, or a "1".
+        remnant = near_edge and bw <= REMNANT * bh
+        # An upright sliver the height of the image is a scan edge or a border; with
+        # ``edge_digits`` only when thin for its height (a digit at the end of a tight crop
+        # of a long number is a sliver of the image too), and a thin one near the edge is
+        # left to _number_band as a remnant.
+        sliver = bh >= FULL_SPAN * h and bw <= SLIVER * w
+        thin = min(bh, bw) <= THIN * max(bh, bw)
+        if edge_digits:
+            sliver &= bw <= REMNANT * bh and not remnant
+            thin &= not remnant
+        if _touches(box, h, w) and (area > EDGE_BLOB * h * w or bigger or sliver or
+                                    (bw >= FULL_SPAN * w and bh <= SLIVER * h) or thin):
             continue
-        candidates.append((i, area, box))
-    if not candidates:
+        if remnant and not edge_digits:
+            continue
+        candidates.append((i, area, box, remnant))
+    if all(c[3] for c in candidates):
         return np.zeros_like(ink)
     keep = np.zeros(count + 1, bool)
-    for i in _number_band(candidates):
+    for i in _number_band(candidates, merged):
         keep[i] = True
     kept = ndimage.binary_dilation(keep[labels], iterations=FRINGE)
     return np.where(kept, ink, 0).astype(np.float32)
 
 
-def _number_band(candidates: list) -> list[int]:
+def _number_band(candidates: list, merged: bool = False) -> list[int]:
     """The components of the number: start from the component with the most ink that is
-    not flat, then add the components beside it, row band by row band."""
-    upright = [c for c in candidates if not _flat(c[2])] or candidates
+    neither flat nor an edge remnant, then add the components beside it, row band by row
+    band.
+
+    Args:
+        candidates: (label, area, box, remnant) per component, not all remnants.
+        merged: a flat component as high as MERGED of the tallest may seed.
+    """
+    seeds = [c for c in candidates if not c[3]]
+    tallest = max(_size(c[2])[0] for c in seeds)
+    upright = [c for c in seeds if not _flat(c[2])
+               or (merged and _size(c[2])[0] >= MERGED * tallest)] or seeds
     seed = max(upright, key=lambda c: c[1])
     top, bottom = seed[2][0].start, seed[2][0].stop
     left, right = seed[2][1].start, seed[2][1].stop
@@ -118,10 +150,15 @@ def _number_band(candidates: list) -> list[int]:
     while grown:
         grown = False
         band = bottom - top
-        for i, _, box in candidates:
+        for i, _, box, remnant in candidates:
             if i in chosen:
                 continue
             bh, _ = _size(box)
+            gap = max(box[1].start - right, left - box[1].stop)
+            if remnant and not (bh <= ONE_TALL * band and gap <= ONE_GAP * band
+                                and box[0].start >= top - IN_BAND * band
+                                and box[0].stop <= bottom + IN_BAND * band):
+                continue
             centre = (box[0].start + box[0].stop) / 2
             beside = (box[1].start <= right + BESIDE * band
                       and box[1].stop >= left - BESIDE * band)

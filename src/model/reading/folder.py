@@ -25,7 +25,11 @@ from digits.errors import DataError
 from model.inputs.datasets import Split, steps_needed, too_narrow
 from model.network import NetConfig
 
-HOLDOUT_SALT = "icr-holdout"  # salts the validation hash (bench/finetune.py uses another)
+HOLDOUT_SALT = "icr-holdout"  # salts the validation hash inside fine-tuning
+# Salts the tune/report split (``half``): every setting is chosen on a folder's tune half and
+# figures are reported on its report half (docs/benchmarks.md, "Measuring on real folders").
+HALF_SALT = "tune-report"
+HALVES = ("tune", "report")
 
 
 @dataclass
@@ -52,6 +56,12 @@ class Folder:
         idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else keep
         return Folder(self.root, [self.names[i] for i in idx], [self.files[i] for i in idx],
                       [self.texts[i] for i in idx])
+
+    def half(self, which: str) -> Folder:
+        """The rows of the tune or report half (``half``)."""
+        if which not in HALVES:
+            raise ValueError(f"a half is one of {HALVES}, not {which!r}")
+        return self.subset(np.array([half(n) == which for n in self.names], bool))
 
 
 def find_folder(name_or_path: str) -> Path | None:
@@ -95,6 +105,13 @@ def in_holdout(name: str, fraction: float, salt: str = HOLDOUT_SALT) -> bool:
     return int.from_bytes(digest[:8], "big") < fraction * 2.0**64
 
 
+def half(name: str) -> str:
+    """The half of its folder a file_name belongs to, "tune" or "report": a stable hash
+    of the name alone (``in_holdout`` with HALF_SALT), so it never depends on the folder's
+    order or its other images, and is salted apart from fine-tuning's validation hold-out."""
+    return "report" if in_holdout(name, 0.5, HALF_SALT) else "tune"
+
+
 def holdout_mask(folder: Folder, fraction: float) -> np.ndarray:
     """(n,) bool: the images held out for validation."""
     return np.array([in_holdout(n, fraction) for n in folder.names], bool)
@@ -133,7 +150,8 @@ class FolderWays:
 
 def prepare_folder_ways(folder: Folder, height: int, skip_unreadable: bool = False,
                         log=print, first_way_only: bool = False,
-                        generated: bool = False) -> FolderWays:
+                        generated: bool = False, prep=None,
+                        ways: int | None = None) -> FolderWays:
     """Prepare every image of a folder as ``model.read`` prepares it
     (``model.reading.reader.prepare_ways``): the one way a labelled folder's images are
     prepared, for evaluation, fine-tuning and bench/real.py alike.
@@ -144,6 +162,8 @@ def prepare_folder_ways(folder: Folder, height: int, skip_unreadable: bool = Fal
             (``model.read --as-generated``).
         skip_unreadable: leave out images that cannot be read or hold no ink (and list
             them) instead of failing.
+        prep: the PrepConfig to start from (default: PrepConfig's, at ``height``); ways:
+            only the first this many ways (bench/real.py measures both).
 
     Raises:
         DataError: an image cannot be read or prepared (it is named), unless skipped; or
@@ -154,20 +174,20 @@ def prepare_folder_ways(folder: Folder, height: int, skip_unreadable: bool = Fal
     from model.reading.preprocess import PrepConfig
     from model.reading.reader import prepare_ways
 
-    prep = PrepConfig(height=height)
+    prep = prep or PrepConfig(height=height)
     out = FolderWays([], [], {})
     with progress_bar(len(folder), "preparing images", "img") as bar:
         for i, (name, path) in enumerate(zip(folder.names, folder.files, strict=True)):
             bar.update()
             try:
-                ways = prepare_ways(open_gray(path), prep, path, generated=generated,
-                                    first_way_only=first_way_only)
+                prepared = prepare_ways(open_gray(path), prep, path, generated=generated,
+                                        first_way_only=first_way_only, ways=ways)
             except ImageError as e:
                 if not skip_unreadable:
                     raise DataError(f"{e} (--skip-corrupt leaves such images out)") from None
                 out.unreadable[name] = str(e)
                 continue
-            out.ways.append([w.image if w is not None else None for w in ways])
+            out.ways.append([w.image if w is not None else None for w in prepared])
             out.rows.append(i)
     if out.unreadable:
         first = next(iter(out.unreadable.values()))

@@ -82,6 +82,22 @@ class PrepConfig:
     # Rotate a tilted baseline level (images at least twice as wide as high): neutral on
     # short numbers, a clear gain on tilted long ones.
     deskew: bool = field(default=True, metadata=CLEAN)
+    # Steps 2, 4 and 5 can be switched off, to measure what each buys (bench/real.py
+    # --prep; docs/reading.md has the figures).
+    background: bool = field(default=True, metadata=CLEAN)
+    lines: bool = field(default=True, metadata=CLEAN)
+    components: bool = field(default=True, metadata=CLEAN)
+    # A vertical border near the left or right edge must be longer than this many times the
+    # rows the rest of the ink spans (0: any run over border_fraction counts): a "1" ending
+    # a tight crop is as high as its neighbours, a cell's border reaches past them.
+    border_beyond: float = field(default=1.2, metadata=CLEAN)
+    # Digits at a tight crop's edge are kept: an edge-touching sliver must be thin for its
+    # height to count as a border, and a narrow stroke at the left or right edge joins the
+    # number when it stands within the number's rows (a "1"), not always a remnant.
+    edge_digits: bool = field(default=True, metadata=CLEAN)
+    # Touching digits make one wide component: it may seed the number when about as high as
+    # the tallest component, instead of a smaller upright piece (a speck, a single digit).
+    merged: bool = field(default=True, metadata=CLEAN)
 
     def cleaning(self) -> tuple:
         """The values steps 3 to 6 read: equal for two configs that clean alike."""
@@ -159,7 +175,8 @@ def prepare_ways(gray: np.ndarray, cfgs: list[PrepConfig], name: str = "image",
         ImageError: the first config finds no ink.
     """
     first_steps: dict[str, np.ndarray] | None = {} if keep_steps else None
-    base = _remove_paper(gray, first_steps)  # steps 1 and 2 read no setting: done once
+    # Steps 1 and 2 read one setting, which every way shares: done once.
+    base = _remove_paper(gray, first_steps, cfgs[0].background)
     cleaned: dict[tuple, np.ndarray | ImageError] = {}
     out: list[Prepared | None] = []
     for n, cfg in enumerate(cfgs):
@@ -186,20 +203,26 @@ def _step(steps: dict | None, label: str, image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _remove_paper(gray: np.ndarray, steps: dict | None) -> np.ndarray:
-    """Steps 1 and 2 of the module doc: ink made bright, the paper subtracted."""
+def _remove_paper(gray: np.ndarray, steps: dict | None, background: bool = True) -> np.ndarray:
+    """Steps 1 and 2 of the module doc: ink made bright, the paper subtracted (without
+    ``background``: only its darkest level)."""
     ink = _step(steps, "1_ink", to_ink(gray))
-    return _step(steps, "2_background", remove_background(ink))
+    paper = remove_background(ink) if background else np.clip(ink - ink.min(), 0, None)
+    return _step(steps, "2_background", paper)
 
 
 def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> np.ndarray:
     """Steps 3 to 6 of the module doc on ``_remove_paper``'s output: the ink alone,
     cropped, float32. Reads only the clean fields of ``cfg``."""
     ink = _step(steps, "3_contrast", normalise_contrast(base, cfg.floor))
-    ink = _step(steps, "4_lines", remove_lines(ink, cfg.line_fraction, cfg.border_fraction,
-                                              cfg.mask_level))
-    ink = _step(steps, "5_components", clean_components(ink, cfg.speck_fraction,
-                                                        cfg.mask_level))
+    if cfg.lines:
+        ink = remove_lines(ink, cfg.line_fraction, cfg.border_fraction, cfg.mask_level,
+                           cfg.border_beyond)
+    ink = _step(steps, "4_lines", ink)
+    if cfg.components:
+        ink = clean_components(ink, cfg.speck_fraction, cfg.mask_level, cfg.edge_digits,
+                               cfg.merged)
+    ink = _step(steps, "5_components", ink)
     box = ink_box(ink)
     if box is None:
         raise ImageError(f"{name} has no ink (a blank page?)")

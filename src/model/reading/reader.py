@@ -68,10 +68,11 @@ def save_steps(debug_dir: Path, path: str, steps: dict) -> None:
 
 
 def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
-                 generated: bool = False, first_way_only: bool = False) -> list:
+                 generated: bool = False, first_way_only: bool = False,
+                 ways: int | None = None) -> list:
     """The image prepared each way reading tries (``model.reading.preprocess.read_variants``;
-    one way for ``generated`` images, or with ``first_way_only``), as ``Prepared``, None
-    where a further way finds no ink.
+    one way for ``generated`` images, or with ``first_way_only``; the first ``ways`` of
+    them if given), as ``Prepared``, None where a further way finds no ink.
 
     Raises:
         ImageError: the first way, the default, finds no ink, or a step fails on the
@@ -84,8 +85,8 @@ def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
     try:
         if generated:
             return [as_generated(gray, prep.height, name)]
-        ways = read_variants(prep)
-        return prepare_each(gray, ways[:1] if first_way_only else ways, name, keep_steps)
+        variants = read_variants(prep)[:1 if first_way_only else ways]
+        return prepare_each(gray, variants, name, keep_steps)
     except (ValueError, ArithmeticError, IndexError, MemoryError) as e:
         # An image no step was made for (a shape no test foresaw): that image's error, so
         # that the other images of a batch, or the server, go on.

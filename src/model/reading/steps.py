@@ -26,6 +26,10 @@ MIN_RUN = 3  # the shortest straight run that counts as a line
 # A vertical border counts only within this fraction of the width from the left or right
 # edge: a tall digit ("1") can span the height of a tight crop.
 BORDER_BAND = 1 / 6
+# With border_beyond, a vertical border must also reach past the rows holding the middle
+# of the other ink's mass (these fractions of it): a "1" ending a tight crop is as high as
+# its neighbours, a cell's border runs past them.
+SPAN = (0.05, 0.95)
 BOX_LEVEL = 32  # ink above this level bounds the crop
 SLANT_LEVEL = 64  # ink above this level measures the slant
 MIN_SLANT_PIXELS = 10  # fewer ink pixels give no reliable slant
@@ -91,18 +95,28 @@ def normalise_contrast(ink: np.ndarray, floor: float) -> np.ndarray:
 
 
 def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
-                 mask_level: float = 64) -> np.ndarray:
+                 mask_level: float = 64, border_beyond: float = 0.0) -> np.ndarray:
     """Erase straight horizontal and vertical runs of ink longer than ``fraction`` of the
-    image: ruling lines, underlines, table borders and scan edges."""
+    image: ruling lines, underlines, table borders and scan edges. A vertical run counts
+    only near the left or right edge (BORDER_BAND), and, with ``border_beyond``, only when
+    longer than that many times the rows the ink between the edge bands spans."""
     mask = ink > mask_level
     h, w = mask.shape
     lines = np.zeros_like(mask)
     if w >= MIN_LINE_SIDE:
         lines |= long_runs(mask, max(MIN_RUN, int(w * fraction)))
     if h >= MIN_LINE_SIDE:
-        vertical = long_runs(mask.T, max(MIN_RUN, int(h * border_fraction))).T
-        edge = np.zeros_like(mask)
         band = max(1, int(w * BORDER_BAND))
+        length = max(MIN_RUN, int(h * border_fraction))
+        if border_beyond > 0 and w > 2 * band:
+            # The rows holding the middle of the ink between the edge bands, by mass, so
+            # that the thin arm of a cell's corner reaching in does not count.
+            mass = np.cumsum(mask[:, band:-band].sum(axis=1), dtype=np.float64)
+            if mass[-1] > 0:
+                first, last = np.searchsorted(mass / mass[-1], SPAN)
+                length = max(length, int(np.ceil(border_beyond * (last - first + 1))))
+        vertical = long_runs(mask.T, length).T
+        edge = np.zeros_like(mask)
         edge[:, :band] = edge[:, -band:] = True
         lines |= vertical & edge
     if not lines.any():

@@ -1,0 +1,275 @@
+"""digits.battery: the renderings battery's layout, labels, determinism, each rendering, its
+errors; and bench/battery.py's reading of one with the shipped model."""
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import without_tensorflow
+from digits import battery
+from digits.battery import KINDS, direct_folder, main, read_renderings, render_battery
+
+ROOT = Path(__file__).resolve().parents[1]
+COUNT = 24  # > len(EXTRAS) and a multiple of 3: every kind, every polarity 8 times
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A battery of COUNT images from the embedded digits, and its settings."""
+    out = tmp_path_factory.mktemp("battery") / "b"
+    settings = render_battery(out, COUNT, SEED, source="embedded")
+    return out, settings
+
+
+def rows(root: Path) -> list[dict]:
+    with open(root / "renderings.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def ink(root: Path, row: dict) -> np.ndarray:
+    """The rendered image as ink strength, float: 0 on the paper, up to 255."""
+    gray = np.asarray(Image.open(root / row["file_name"]).convert("L"), np.float32)
+    polarity = row["rendering"].split("+")[0]
+    if polarity == "white":
+        return gray
+    if polarity == "inverted":
+        return 255 - gray
+    return np.median(gray) - gray  # paper: the median pixel is paper, ink is darker
+
+
+def with_kind(root: Path, kind: str, without: tuple = ()) -> list[dict]:
+    found = [r for r in rows(root) if kind in r["rendering"].split("+")
+             and not set(without) & set(r["rendering"].split("+"))]
+    assert found, f"no {kind} rendering without {without}"
+    return found
+
+
+def longest_run(mask: np.ndarray) -> int:
+    """The longest run of True along the last axis, over all rows."""
+    best = 0
+    for line in mask:
+        run = 0
+        for v in line:
+            run = run + 1 if v else 0
+            best = max(best, run)
+    return best
+
+
+def test_layout_and_labels(made):
+    from digits.blocks import compose_block, split_pools
+    from digits.sources import load_mnist
+    from model.reading.folder import find_folder, read_folder
+
+    out, settings = made
+    folder = read_folder(out)
+    direct = read_folder(direct_folder(out))
+    assert len(folder) == len(direct) == COUNT
+    assert folder.texts == direct.texts
+    assert folder.names == [f"images/{i:05d}{Path(n).suffix}" for i, n in enumerate(folder.names)]
+    assert all(1 <= len(t) <= 6 for t in folder.texts)
+    assert find_folder(str(out)) == out  # a labelled folder, not a generated dataset
+    assert not (out / "manifest.json").exists()
+    assert set(read_renderings(out)) == set(folder.names)
+    assert sorted(p.name for p in out.iterdir()) == ["battery.json", "direct", "images",
+                                                     "labels.csv", "renderings.csv"]
+    # direct/ holds the generator's test-split composition, untouched.
+    pool = split_pools(load_mnist("embedded"))["test"]
+    chunk = compose_block(pool, "test", 0, COUNT, battery.COMPOSE, SEED)
+    assert chunk.texts == direct.texts
+    for image, file in zip(chunk.images, direct.files, strict=True):
+        assert np.array_equal(np.asarray(Image.open(file)), image)
+        assert image.shape[0] == 28
+    saved = json.loads((out / "battery.json").read_text())
+    assert saved == settings
+    assert (saved["count"], saved["seed"], saved["source"]["name"]) == (COUNT, SEED, "embedded")
+    assert saved["source"]["test_digits"] == 1000  # the embedded test split only
+    assert sum(saved["renderings"].values()) == COUNT
+
+
+def test_same_seed_same_bytes(made, tmp_path):
+    out, _ = made
+    again = tmp_path / "again"
+    render_battery(again, COUNT, SEED, source="embedded")
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    for f in files:
+        assert (out / f).read_bytes() == (again / f).read_bytes(), f
+    other = tmp_path / "other"
+    render_battery(other, COUNT, SEED + 1, source="embedded")
+    assert (other / "labels.csv").read_bytes() != (out / "labels.csv").read_bytes()
+
+
+def test_every_kind_appears(made):
+    out, _ = made
+    seen = {k for r in rows(out) for k in r["rendering"].split("+")}
+    assert seen == set(KINDS)
+    combined = [r for r in rows(out) if len(r["rendering"].split("+")) >= 2]
+    assert len(combined) > COUNT * 0.8  # most: a polarity plus one or two others
+
+
+def test_sizes(made):
+    out, _ = made
+    heights = [int(r["height"]) for r in rows(out)]
+    assert all(20 <= h <= 300 for h in heights)
+    assert max(heights) > 2 * min(heights)  # drawn, not fixed
+    for r in rows(out):
+        if not {"frame", "rule", "margins", "rotate"} & set(r["rendering"].split("+")):
+            assert Image.open(out / r["file_name"]).height == int(r["height"])
+
+
+def test_polarities(made):
+    out, _ = made
+    for r in rows(out):
+        gray = np.asarray(Image.open(out / r["file_name"]).convert("L"))
+        background = np.median(gray) if "tight" not in r["rendering"] else None
+        polarity = r["rendering"].split("+")[0]
+        if background is None:
+            continue
+        if polarity == "white":
+            assert background < 40
+        elif polarity == "inverted":
+            assert background > 215  # a light background
+        else:
+            assert 160 <= background <= 250
+            assert gray.min() < background - 60  # dark ink on it
+
+
+def test_tight_crops_touch_every_edge(made):
+    out, _ = made
+    for r in with_kind(out, "tight"):
+        a = ink(out, r)
+        top = a.max()
+        for edge in (a[:, 0], a[:, -1], a[0], a[-1]):
+            assert edge.max() > 0.3 * top, r
+
+
+def test_wide_margins(made):
+    out, _ = made
+    for r in with_kind(out, "margins", without=("rotate",)):
+        a = ink(out, r)
+        h = int(r["height"])
+        rim = int(0.45 * h)
+        assert a.shape[0] > 2 * h and a.shape[1] > 2 * h
+        for side in (a[:rim], a[-rim:], a[:, :rim], a[:, -rim:]):
+            assert side.max() < 60, r  # paper (and its grain) only
+    for r in with_kind(out, "margins"):
+        assert min(Image.open(out / r["file_name"]).size) > 2 * int(r["height"])
+
+
+def test_jpeg_files_are_jpegs(made):
+    out, _ = made
+    for r in rows(out):
+        kind = Image.open(out / r["file_name"]).format
+        if "jpeg" in r["rendering"].split("+"):
+            assert r["file_name"].endswith(".jpg") and kind == "JPEG"
+            assert (out / r["file_name"]).read_bytes()[:2] == b"\xff\xd8"
+        else:
+            assert r["file_name"].endswith(".png") and kind == "PNG"
+            assert Image.open(out / r["file_name"]).mode == "L"
+
+
+@pytest.mark.parametrize("kind", ["frame", "rule"])
+def test_frames_and_rules_are_long_straight_lines(made, kind):
+    out, _ = made
+    for r in with_kind(out, kind, without=("rotate",)):
+        a = ink(out, r) > 100
+        assert longest_run(a) >= 0.8 * a.shape[1], r  # a row of ink across the number
+        if kind == "frame":
+            assert longest_run(a.T) >= 0.8 * a.shape[0], r  # and its sides
+
+
+def test_rotation_turns_the_canvas(made):
+    out, _ = made
+    for r in with_kind(out, "rotate"):
+        a = ink(out, r)
+        assert a.shape[0] > int(r["height"])  # the canvas grew to hold the turned number
+        corners = (a[:2, :2], a[:2, -2:], a[-2:, :2], a[-2:, -2:])
+        assert all(c.max() < 60 for c in corners)  # paper fills them
+
+
+def test_cli_writes_without_tensorflow(tmp_path):
+    out = tmp_path / "b"
+    without_tensorflow(f"from digits.battery import main\n"
+                       f"assert main(['--out', {str(out)!r}, '--count', '3', "
+                       f"'--source', 'embedded']) == 0")
+    assert len(list((out / "images").iterdir())) == 3
+
+
+@pytest.mark.parametrize("count", ["0", "-2", "x"])
+def test_bad_count_is_a_usage_error(tmp_path, capsys, count):
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "b"), "--count", count, "--source", "embedded"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--count" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_existing_folder_is_kept(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(["--out", str(out), "--count", "3", "--source", "embedded"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--overwrite" in err
+    # --overwrite replaces only a battery: this folder is something else.
+    assert main(["--out", str(out), "--count", "3", "--source", "embedded",
+                 "--overwrite"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # nothing half-written
+
+
+def test_overwrite_replaces_a_battery(tmp_path):
+    out = tmp_path / "b"
+    assert main(["--out", str(out), "--count", "4", "--source", "embedded"]) == 0
+    assert main(["--out", str(out), "--count", "2", "--source", "embedded",
+                 "--overwrite"]) == 0
+    assert len(list((out / "images").iterdir())) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_failure_leaves_nothing(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def broken(direct, rendering, rng):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(28, "No space left on device")
+        return b"x", ".png"
+
+    monkeypatch.setattr(battery, "render", broken)
+    assert main(["--out", str(tmp_path / "b"), "--count", "5", "--source", "embedded"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [f"error: cannot write {tmp_path / 'b'}: No space left on device"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_reads_both_paths(made):
+    """bench/battery.py's reading with the shipped model on 12 images: it runs and gives
+    accuracies for both paths (how good they are is bench/battery.py's to measure)."""
+    out, _ = made
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_battery",
+                                                      ROOT / "bench" / "battery.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    from model.api import Reader
+
+    model = Reader(ROOT / "models" / "mnist-crnn")
+    read = bench.read_battery(model, model.net, out, limit=12)
+    assert all(len(read[p]["texts"]) == 12 for p in bench.PATHS)
+    results = bench.table(read)
+    for path in bench.PATHS:
+        assert 0 <= results["overall"][path]["exact"] <= 1
+        assert results["overall"][path]["images"] == 12
