@@ -227,3 +227,23 @@ def test_a_cell_border_beside_the_number_is_still_removed():
     out = prepare(cell).image
     clean = prepare(cell[:, 4:]).image
     assert columns_with_ink(out) == columns_with_ink(clean)
+
+
+@pytest.mark.parametrize("height", [61, 245])
+@pytest.mark.parametrize("polarity", ["white", "dark_on_paper"])
+def test_a_large_tight_crop_of_one_digit_keeps_its_ink(height, polarity):
+    # One digit cropped to its strokes and photographed large: the ink fills much of the
+    # crop, and an estimate of the paper from windows full of stroke took the strokes for
+    # paper and left "no ink".
+    mnist = load_mnist("embedded")
+    for digit in (1, 8):
+        image = mnist.x_test[np.flatnonzero(mnist.y_test == digit)[0]]
+        crop = tight(image).astype(np.float32)
+        width = max(1, round(crop.shape[1] * height / crop.shape[0]))
+        big = np.asarray(Image.fromarray(crop, mode="F").resize((width, height),
+                                                                 Image.BILINEAR))
+        if polarity == "dark_on_paper":
+            big = 225 - big * 0.8
+        out = prepare(big).image
+        # A digit, not a leftover: it spans most of the ink band's 16 rows of 28.
+        assert (out > 128).any(axis=1).sum() >= 14, digit

@@ -120,6 +120,13 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         if remnant and not edge_digits:
             continue
         candidates.append((i, area, box, remnant))
+    if edge_digits and all(c[3] for c in candidates):
+        # Every component touched the edge as a blob or a sliver would: a crop tight around
+        # one or two large digits. Rather than nothing, the number is what is not a line.
+        candidates = [(i, a, b, False)
+                      for i, (a, b) in enumerate(zip(areas, boxes, strict=True), start=1)
+                      if a >= speck_fraction * largest
+                      and min(_size(b)) > THIN * max(_size(b))]
     if all(c[3] for c in candidates):
         return np.zeros_like(ink)
     keep = np.zeros(count + 1, bool)
