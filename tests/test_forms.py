@@ -9,7 +9,7 @@ import pytest
 
 from conftest import TRAIN_INK, fake_mnist
 from digits import forms
-from digits.compose import REALISTIC, ComposeConfig, compose
+from digits.compose import FORMS, REALISTIC, ComposeConfig, compose
 from digits.errors import DataError
 from digits.sequence_generator import build_parser, config_from_args
 from digits.sources import load_mnist
@@ -159,7 +159,7 @@ def test_pen_thickens_or_thins_whole_numbers(embedded):
 def test_each_effect_is_seeded_and_leaves_the_chunks_other_draws(effect):
     m = fake_mnist()
     cfg = dataclasses.replace(QUIET, min_length=1, max_length=6, marks=0.3)
-    on = dataclasses.replace(cfg, **{effect: REALISTIC[effect]})
+    on = dataclasses.replace(cfg, **{effect: FORMS[effect]})
     plain = compose(m.x_train, m.y_train, N, cfg, np.random.default_rng(9))
     a = compose(m.x_train, m.y_train, N, on, np.random.default_rng(9))
     b = compose(m.x_train, m.y_train, N, on, np.random.default_rng(9))
@@ -194,10 +194,16 @@ def test_default_output_is_what_it_was_before_forms():
     assert digest(chunk) == "78d2f42bc8097a73010dd4b166f7d29a3dc0de8e84b548eaa74aff68771b93ed"
 
 
-def test_realistic_turns_the_form_effects_on_and_shares_are_validated():
+def test_forms_turns_the_form_effects_on_and_shares_are_validated():
     parser = build_parser()
-    cfg = config_from_args(parser.parse_args(["--realistic"]))
+    cfg = config_from_args(parser.parse_args(["--realistic", "--forms"]))
     assert all(0 < getattr(cfg, f) <= 0.25 for f in forms.FIELDS)
+    assert {k: getattr(cfg, k) for k in REALISTIC} == REALISTIC
+    # --realistic alone leaves them off until they are measured to help.
+    cfg = config_from_args(parser.parse_args(["--realistic"]))
+    assert all(getattr(cfg, f) == 0 for f in forms.FIELDS)
+    cfg = config_from_args(parser.parse_args(["--forms", "--boxes", "0.5"]))
+    assert cfg.boxes == 0.5 and cfg.pen == FORMS["pen"]
     for f in forms.FIELDS:
         flag = "--" + f
         with pytest.raises(SystemExit):

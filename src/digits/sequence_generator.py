@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from digits.cli import DATA_DIR, Parser, describe_range, fail, number, path, progress_bar
-from digits.compose import DIGIT_SIZE, MIN_HEIGHT, REALISTIC, ComposeConfig
+from digits.compose import DIGIT_SIZE, FORMS, MIN_HEIGHT, REALISTIC, ComposeConfig
 from digits.errors import DataError
 from digits.files import check_replaceable, replacing
 
@@ -136,6 +136,10 @@ def build_parser() -> Parser:
                       help="for reading real images: " + ", ".join(
                           f"{_flag(k)} {v}" for k, v in REALISTIC.items())
                       + " (flags given explicitly win)")
+    comp.add_argument("--forms", action="store_true",
+                      help="numbers as amounts and forms show them: " + ", ".join(
+                          f"{_flag(k)} {v}" for k, v in FORMS.items())
+                      + " (flags given explicitly win; not yet measured to help)")
     return p
 
 
@@ -149,6 +153,8 @@ def config_from_args(args) -> ComposeConfig:
             or args.max_length is not None
         values = {k: v for k, v in REALISTIC.items()
                   if not (lengths and k in ("min_length", "max_length"))}
+    if args.forms:
+        values.update(FORMS)
     for f in dataclasses.fields(ComposeConfig):
         v = getattr(args, f.name)
         if v is not None:
