@@ -2,10 +2,11 @@
 
     python bench/finetune.py RUN_DIR FOLDER [--json [FILE]] [--run-dir DIR] [ICR FLAGS...]
 
-The folder (``images/`` + ``labels.csv``) is cut into two fixed halves: its rows sorted by
-sha256("bench-half" NUL file_name), the first half (rounded down) is A and the rest B. The
-cut depends on nothing but the file names, so every run and every machine gets the same
-halves, and it is salted differently from the validation hold-out inside fine-tuning.
+The folder (``images/`` + ``labels.csv``) is cut into its two fixed halves
+(``model.reading.folder.half``, the split every real-folder figure uses): A is the tune
+half, B the report half. The cut depends on nothing but the file names, so every run and
+every machine gets the same halves, and it is salted differently from the validation
+hold-out inside fine-tuning.
 
 1. B is prepared once, each way ``model.read`` tries (``model.reading.preprocess``), and read by
    RUN_DIR's model three ways: greedy, beam, and beam constrained to the lengths of A's
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -38,17 +38,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import ROOT, report  # noqa: E402
 
-HALF_SALT = "bench-half"
-
 
 def halves(names: list[str]) -> tuple[list[int], list[int]]:
-    """Row indices of halves A and B: the rows sorted by a salted sha256 of file_name."""
-    def key(i: int) -> bytes:
-        return hashlib.sha256(f"{HALF_SALT}\0{names[i]}".encode()).digest()
+    """Row indices of halves A (the tune half) and B (the report half)."""
+    from model.reading.folder import half
 
-    order = sorted(range(len(names)), key=key)
-    cut = len(order) // 2
-    return sorted(order[:cut]), sorted(order[cut:])
+    sides = [half(n) for n in names]
+    return ([i for i, s in enumerate(sides) if s == "tune"],
+            [i for i, s in enumerate(sides) if s == "report"])
 
 
 def link_folder(folder, rows: list[int], out: Path) -> Path:
@@ -111,8 +108,9 @@ def main(argv=None) -> int:
     constraint = Constraint(min_length=min(lengths), max_length=max(lengths))
     run_dir = args.run_dir or ROOT / "runs" / f"finetune-{args.folder.resolve().name}"
     results = {"run": str(args.run), "folder": str(args.folder), "images": len(folder),
-               "half_a": len(a), "half_b": len(b), "halves": f"rows sorted by sha256("
-               f"'{HALF_SALT}' NUL file_name): first half A (fine-tuning), rest B (scored)",
+               "half_a": len(a), "half_b": len(b),
+               "halves": "model.reading.folder.half: A the tune half (fine-tuning), B the "
+                         "report half (scored)",
                "constraint": constraint.describe(), "icr_flags": icr_flags,
                "fine_tuned_run": str(run_dir)}
     with tempfile.TemporaryDirectory(prefix="bench-finetune-") as scratch:
