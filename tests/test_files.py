@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from digits.files import partial_path, replacing, write_json, write_text
+from digits.files import building_dir, partial_path, replacing, write_json, write_text
 
 
 def test_the_temporary_keeps_the_whole_name_so_writers_keep_their_format(tmp_path):
@@ -35,3 +35,19 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 def test_write_text_creates_a_new_file(tmp_path):
     write_text(tmp_path / "a.txt", "x")
     assert (tmp_path / "a.txt").read_text() == "x"
+
+
+def test_building_dir_replaces_the_directory_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with building_dir(out) as tmp:
+            (tmp / "new.txt").write_text("new")
+            raise RuntimeError("killed half way")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    with building_dir(out) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]

@@ -36,10 +36,8 @@ import csv
 import io
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,7 +258,7 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
         DataError: a bad count, an ``out`` that may not be replaced, unreadable MNIST.
     """
     from digits.blocks import compose_block, encode_png, split_pools
-    from digits.files import partial_dir_prefix, remove_stale_partials
+    from digits.files import building_dir
     from digits.sequence_generator import check_writable
     from digits.sources import load_mnist
 
@@ -271,13 +269,7 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
     if mnist is None:
         mnist = load_mnist(source, mnist_path)
     pool = split_pools(mnist)["test"]
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(out)
-        tmp = Path(tempfile.mkdtemp(prefix=partial_dir_prefix(out), dir=out.parent))
-    except OSError as e:
-        raise DataError(f"cannot write to {out}: {e.strerror or e}") from None
-    try:
+    with building_dir(out) as tmp:
         (tmp / "images").mkdir()
         (tmp / "direct").mkdir()
         labels, renderings, direct_labels = [], [], []
@@ -323,17 +315,7 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
                        "test_digits": int(len(pool[1]))},
         }
         (tmp / MARKER).write_text(json.dumps(settings, indent=2) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-        return settings
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return settings
 
 
 def build_parser() -> Parser:

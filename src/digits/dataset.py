@@ -23,15 +23,13 @@ import csv
 import json
 import multiprocessing
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from digits import __version__, blocks
 from digits.compose import ComposeConfig
 from digits.errors import DataError
-from digits.files import check_replaceable, partial_dir_prefix, remove_stale_partials
+from digits.files import building_dir, check_replaceable
 from digits.sources import MnistDigits, sha256_file
 
 SCHEMA_VERSION = 1  # PNG datasets: still written as version 1, so every release reads them.
@@ -138,13 +136,7 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
     if out.exists() and not overwrite:
         raise DataError(f"{out} already exists; pass --overwrite to replace it")
     check_replaceable(out, "manifest.json", "a dataset")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(out)
-        tmp = Path(tempfile.mkdtemp(prefix=partial_dir_prefix(out), dir=out.parent))
-    except OSError as e:
-        raise DataError(f"cannot write to {out}: {e.strerror or e}") from None
-    try:
+    with building_dir(out) as tmp:
         with blocks.shared_pools(mnist) as pools:
             digits = {s: int(len(p[1])) for s, p in pools.items()}
             for split, count in counts.items():
@@ -184,17 +176,7 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
             },
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-        return manifest
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return manifest
 
 
 # ---------------------------------------------------------------------------- reading

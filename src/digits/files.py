@@ -69,6 +69,42 @@ def partial_dir_prefix(out: str | os.PathLike) -> str:
     return f".{Path(out).name}.partial-{os.getpid()}-"
 
 
+@contextmanager
+def building_dir(out: str | os.PathLike) -> Iterator[Path]:
+    """Yields an empty temporary sibling of the directory ``out`` to build it in. When the
+    block ends without an error the sibling takes ``out``'s place (an existing ``out`` is
+    moved aside first, then removed); when it raises, the sibling is removed. So ``out``
+    holds the old directory or the whole new one, never a part of it.
+
+    Raises:
+        DataError: the sibling cannot be made (``out``'s parent cannot be written).
+    """
+    import shutil
+    import tempfile
+
+    from digits.errors import DataError
+
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(out)
+        tmp = Path(tempfile.mkdtemp(prefix=partial_dir_prefix(out), dir=out.parent))
+    except OSError as e:
+        raise DataError(f"cannot write to {out}: {e.strerror or e}") from None
+    try:
+        yield tmp
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def remove_stale_partials(out: str | os.PathLike) -> list[Path]:
     """Remove the temporary siblings of ``out`` left by processes that no longer run
     (killed with SIGKILL, or by a power cut). Returns what was removed."""

@@ -28,17 +28,16 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from digits.blocks import SPLIT_CODE
 from digits.cli import Parser, fail, number, path, progress_bar
 from digits.compose import MIN_WIDTH_PER_DIGIT
 from digits.errors import DataError
 
 RENDER_CODE = 11  # part of each image's seed, apart from the battery's and the generator's
-SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 TASK = 200  # images per worker task
 
 
@@ -93,13 +92,13 @@ def prepare_image(direct: np.ndarray, seed: int, split: str, index: int
 def _task(args) -> list[tuple[int, bytes | None, str]]:
     """Prepare the chosen images of one task: (index, PNG bytes, how) per image, None and
     "generated" where the generated image is kept."""
+    from PIL import Image
+
     from digits.blocks import encode_png
 
     split_dir, split, seed, rows = args
     out = []
     for index, file, text in rows:
-        from PIL import Image
-
         direct = np.asarray(Image.open(os.path.join(split_dir, file)).convert("L"))
         image, how = prepare_image(direct, seed, split, index)
         if how != "generated" and image.shape[1] < MIN_WIDTH_PER_DIGIT * len(text):
@@ -132,7 +131,7 @@ def prepare_dataset(src: Path, out: Path, share: float, seed: int,
         DataError: SRC is not a PNG dataset, a split is unknown, or OUT cannot be written.
     """
     from digits.dataset import dataset_format, read_manifest
-    from digits.files import check_replaceable, partial_dir_prefix, remove_stale_partials
+    from digits.files import building_dir, check_replaceable
 
     manifest = read_manifest(src)
     if dataset_format(manifest) != "png":
@@ -146,13 +145,7 @@ def prepare_dataset(src: Path, out: Path, share: float, seed: int,
     if out.exists() and not overwrite:
         raise DataError(f"{out} already exists; pass --overwrite to replace it")
     check_replaceable(out, "manifest.json", "a dataset")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(out)
-        tmp = Path(tempfile.mkdtemp(prefix=partial_dir_prefix(out), dir=out.parent))
-    except OSError as e:
-        raise DataError(f"cannot write to {out}: {e.strerror or e}") from None
-    try:
+    with building_dir(out) as tmp:
         counts = {}
         for split in manifest["splits"]:
             shutil.copytree(src / split, tmp / split, copy_function=_link_or_copy)
@@ -163,19 +156,9 @@ def prepare_dataset(src: Path, out: Path, share: float, seed: int,
             "how": "rendered as digits.battery renders, then model.reading.preprocess."
                    "prepare (the default way); too narrow for its label: kept as generated"}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-        log(f"wrote {out}: " + ", ".join(f"{s} {c['prepared']:,} of {c['count']:,} prepared"
-                                           for s, c in counts.items()))
-        return manifest
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    log(f"wrote {out}: " + ", ".join(f"{s} {c['prepared']:,} of {c['count']:,} prepared"
+                                       for s, c in counts.items()))
+    return manifest
 
 
 def _link_or_copy(a: str, b: str) -> None:
