@@ -35,7 +35,7 @@ THIN = 0.1
 # be a "1" ending the number: it never seeds the number, and joins it when it stands within
 # the number's band (at most ONE_TALL band heights high, its ends within IN_BAND of it) and
 # as close to it as digits stand (at most ONE_GAP band heights away; a cell border's remnant
-# stands farther off: 0.5 let more of them in on the meza tune half, docs/reading.md).
+# stands farther off: 0.5 let more of them in on the meza tune half, docs/journal.md).
 EDGE_COLUMNS = 0.08
 REMNANT = 0.25
 ONE_TALL = 1.2
