@@ -3,10 +3,11 @@ numbers over (a scan, a phone photo, a screenshot), made from MNIST's test digit
 the clean composed image it was rendered from.
 
     python -m digits.battery --out DIR [--count N] [--seed S] [--source ...] [--mnist PATH]
-        [--overwrite]
+        [--split test|val] [--overwrite]
 
 Each sequence (1 to 6 digits, ``ComposeConfig``'s default augmentation, 28 pixels high, white
-ink on black: the generator's test split) is saved as is under ``direct/`` and rendered one
+ink on black: the generator's test split; ``--split val``: its validation digits, for
+fitting apart from measuring) is saved as is under ``direct/`` and rendered one
 way under ``images/``: a polarity (``white``: white on black as is, ``inverted``: black on
 white, ``paper``: dark ink on a grey paper tone with grain), a height drawn from 20 to 300
 pixels, and none, one or two of ``tight`` (cropped to the ink), ``margins`` (wide paper
@@ -55,6 +56,7 @@ DEFAULT_COUNT = 600  # 33 renderings x ~18: enough to tell a rendering that fail
 MAX_COUNT = 100_000  # file names have five digits
 RENDER_CODE = 7  # part of each image's rendering seed, apart from blocks.SPLIT_CODE's 0..2
 BLOCK = 100  # sequences composed per call, as digits.blocks composes them
+SPLITS = ("test", "val")  # digit pools a battery may draw from (render_battery)
 
 # The composition: the generator's defaults (augmented, 28 high, white on black) at the
 # lengths of numbers on forms and registers.
@@ -242,7 +244,7 @@ def _write_csv(file: Path, header: list[str], rows) -> None:
 
 def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str = "auto",
                    mnist_path: str | None = None, overwrite: bool = False, mnist=None,
-                   progress=lambda n: None) -> dict:
+                   progress=lambda n: None, split: str = "test") -> dict:
     """Write a battery of ``count`` images at ``out``, atomically (built in a temporary
     sibling, renamed at the end; removed on any error or interruption).
 
@@ -250,6 +252,9 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
         source, mnist_path: the MNIST source, as the generator's ``--source``/``--mnist``.
         mnist: already loaded digits (``digits.sources.MnistDigits``), instead of loading.
         overwrite: replace ``out`` if it is a battery (or empty).
+        split: the digit pool (``digits.blocks.split_pools``): ``test`` for measuring;
+            ``val``, digits no model of this toolkit trains on either, for fitting what is
+            fitted after training (``model.calibrate``) apart from what is measured.
 
     Returns:
         The settings, as written to battery.json.
@@ -265,17 +270,19 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
     out = Path(out)
     if not 1 <= count <= MAX_COUNT:
         raise DataError(f"--count must be from 1 to {MAX_COUNT:,}, got {count}")
+    if split not in SPLITS:
+        raise DataError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     check_writable(out, overwrite, MARKER)
     if mnist is None:
         mnist = load_mnist(source, mnist_path)
-    pool = split_pools(mnist)["test"]
+    pool = split_pools(mnist)[split]
     with building_dir(out) as tmp:
         (tmp / "images").mkdir()
         (tmp / "direct").mkdir()
         labels, renderings, direct_labels = [], [], []
         tally: dict[str, int] = {}
         for block in range(-(-count // BLOCK)):
-            chunk = compose_block(pool, "test", block, min(BLOCK, count - BLOCK * block),
+            chunk = compose_block(pool, split, block, min(BLOCK, count - BLOCK * block),
                                   COMPOSE, seed)
             for image, text in zip(chunk.images, chunk.texts, strict=True):
                 i = len(labels)
@@ -295,12 +302,12 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
         _write_csv(tmp / "renderings.csv", ["file_name", "rendering", "height"], renderings)
         settings = {
             "schema_version": SCHEMA_VERSION,
-            "what": "renderings battery: MNIST test digits composed (direct/) and rendered "
-                    "as users hand numbers over (images/)",
+            "what": f"renderings battery: MNIST {split} digits composed (direct/) and "
+                    "rendered as users hand numbers over (images/)",
             "count": count,
             "seed": seed,
             "compose": COMPOSE.to_dict(),
-            "split": "test",
+            "split": split,
             "polarities": list(POLARITIES),
             "extras": ["+".join(e) for e in EXTRAS],
             "ranges": {k: list(v) for k, v in (
@@ -312,7 +319,7 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
             "source": {"name": mnist.source, "origin": mnist.origin, "sha256": mnist.sha256,
                        "reason": mnist.reason,
                        "writer_disjoint_test": mnist.writer_disjoint_test,
-                       "test_digits": int(len(pool[1]))},
+                       f"{split}_digits": int(len(pool[1]))},
         }
         (tmp / MARKER).write_text(json.dumps(settings, indent=2) + "\n")
     return settings
@@ -333,6 +340,9 @@ def build_parser() -> Parser:
                    help="MNIST source, as the generator's (default auto)")
     p.add_argument("--mnist", metavar="PATH",
                    help="a local MNIST: Keras-layout .npz, or a folder of the 4 IDX files")
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="the digits: test (default, for measuring) or val (for fitting, "
+                        "e.g. a calibrator, apart from the test digits)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing battery")
     return p
 
@@ -354,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MNIST: {mnist.source} ({mnist.reason})", file=sys.stderr)
         with progress_bar(args.count, "rendering", "img") as bar:
             render_battery(args.out, args.count, args.seed, overwrite=args.overwrite,
-                           mnist=mnist, progress=bar.update)
+                           mnist=mnist, progress=bar.update, split=args.split)
     except DataError as e:
         return fail(str(e))
     except OSError as e:
