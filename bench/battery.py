@@ -64,8 +64,9 @@ def read_battery(model, net, battery: Path, beam_width: int = 10, limit: int | N
                                     ("control", direct, False)):
         start = time.perf_counter()
         images, failed = prepare_all(folder, net.height, generated, prep, ways)
-        reads = read_all(model, net, images, constraint, beam_width)
-        out[path] = {"texts": reads[DECODER], "greedy": reads["greedy"], "unreadable": failed,
+        reads, signals = read_all(model, net, images, constraint, beam_width)
+        out[path] = {"texts": reads[DECODER], "greedy": reads["greedy"], "beam": reads["beam"],
+                     "signals": signals, "unreadable": failed,
                      "seconds": time.perf_counter() - start}
         if path == "default":
             out["ways"] = images

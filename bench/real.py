@@ -72,20 +72,54 @@ def prep_config(changes: list[str], height: int):
 
 def read_all(model, net, images, constraint, beam_width):
     """Greedy, beam and constrained strings for every image ("" where unreadable), each
-    from the way of preparing it that the model is surest of, as model.read does."""
+    from the way of preparing it that the model is surest of, as model.read does; and the
+    beam reading's calibration signals (NaN where unreadable)."""
     from model.decoding import decode
     from model.decoding.constraints import constrained_decode
-    from model.reading.reader import read_ways
+    from model.reading.calibration import SIGNALS
+    from model.reading.reader import chosen_signals, most_confident, run_ways
 
+    kept = min(2, beam_width)  # two for the margin; the best reading is the same
     methods = {
         "greedy": lambda logits, lengths: decode(logits, lengths, "greedy"),
-        "beam": lambda logits, lengths: decode(logits, lengths, "beam", beam_width),
+        "beam": lambda logits, lengths: decode(logits, lengths, "beam", beam_width, kept),
         "constrained": lambda logits, lengths: constrained_decode(logits, constraint, lengths,
                                                                   beam_width),
     }
-    chosen = read_ways(images, model, net, methods, batch=128)
+    per_way, entropies = run_ways(images, model, net, methods, batch=128)
+    chosen = {name: most_confident(columns) if columns else [(0, [])] * len(images)
+              for name, columns in per_way.items()}
+    signals = np.full((len(images), len(SIGNALS)), np.nan)
+    if per_way["beam"]:
+        for i, x in enumerate(chosen_signals(per_way["beam"], entropies, chosen["beam"])):
+            if x is not None:
+                signals[i] = x
     return {method: [found[0].text if found else "" for _, found in picks]
-            for method, picks in chosen.items()}
+            for method, picks in chosen.items()}, signals
+
+
+def confidences(model, signals):
+    """The model's probability of each beam reading, and its confidence as model.read
+    reports it (the run's calibrator, if it has one); 0 where unreadable."""
+    logit = np.nan_to_num(signals[:, 0], nan=-np.inf)
+    raw = 1.0 / (1.0 + np.exp(-logit))
+    if model.calibrator is None:
+        return raw, None
+    read = ~np.isnan(signals).any(axis=1)
+    calibrated = np.zeros(len(signals))
+    if read.any():
+        calibrated[read] = model.calibrator(signals[read])
+    return raw, calibrated
+
+
+def confidence_cells(raw, calibrated, right, keep):
+    """confidence.summary of the raw and calibrated confidences of the kept images."""
+    from model.reading.calibration import summary
+
+    out = {"probability": summary(raw[keep], right[keep])}
+    if calibrated is not None:
+        out["calibrated"] = summary(calibrated[keep], right[keep])
+    return out
 
 
 def error_grid(path: Path, images, truths, reads, limit: int = 60) -> None:
@@ -112,6 +146,40 @@ def error_grid(path: Path, images, truths, reads, limit: int = 60) -> None:
     plt.close(fig)
 
 
+def print_confidence(report_by_folder: dict) -> None:
+    """The beam reading's confidence per folder and half: expected calibration error,
+    accuracy at 50/80/100% coverage, coverage at 99% accuracy, and the share of readings at
+    confidence >= 0.99 with how many of them are right."""
+    print()
+    print(f"{'confidence (beam)':<18}{'half':<8}{'kind':<13}{'ECE':>7}{'acc@50':>8}"
+          f"{'acc@80':>8}{'acc@100':>8}{'cov@99%':>8}{'>=0.99':>8}{'right':>8}")
+    for name, entry in report_by_folder.items():
+        for side in ("all", "tune", "report"):
+            scores = entry if side == "all" else entry.get(side)
+            if not scores:
+                continue
+            for kind, s in scores["confidence"].items():
+                if not s:
+                    continue
+                print(f"{name:<18}{side:<8}{kind:<13}{100 * s['ece']:6.2f}%"
+                      f"{100 * s['accuracy_at_50']:7.2f}%{100 * s['accuracy_at_80']:7.2f}%"
+                      f"{100 * s['accuracy_at_100']:7.2f}%{100 * s['coverage_at_99']:7.2f}%"
+                      f"{100 * s['share_at_or_above_0.99']:7.2f}%"
+                      f"{100 * s['right_at_or_above_0.99']:7.2f}%")
+
+
+def plot_confidence(out: Path, name: str, raw, calibrated, right, keep, what: str) -> None:
+    """confidence_NAME.png: reliability and risk-coverage of the kept readings, the model's
+    probability beside the calibrated confidence."""
+    from model.reading.calibration import plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    curves = {"model's probability": (raw[keep], right[keep])}
+    if calibrated is not None:
+        curves["calibrated"] = (calibrated[keep], right[keep])
+    plot(out / f"confidence_{name}.png", f"{name}: {what}, beam reading", curves)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path, help="a finished run directory")
@@ -129,6 +197,9 @@ def main(argv=None) -> int:
                    help="also read a renderings battery (python -m digits.battery) through "
                         "the default path and directly (bench/battery.py has the detail)")
     p.add_argument("--grid", type=Path, help="write a grid of misread images per folder here")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="write a reliability diagram and risk-coverage curve per folder here "
+                        "(confidence_FOLDER.png)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -142,7 +213,8 @@ def main(argv=None) -> int:
     prep = prep_config(args.prep, net.height)
     print(f"model: {model.description}")
     results = {"run": str(args.run), "raw": args.raw, "prep": args.prep, "ways": args.ways,
-               "folders": {}}
+               "calibrated": model.calibrator is not None, "folders": {}}
+    confidence_report = {}
     print(f"{'folder':<18}{'half':<8}{'images':>7}{'unread':>7}  {'greedy':>15}  "
           f"{'beam':>15}  {'constrained':>15}   (exact / CER)")
     for folder in args.folders:
@@ -154,7 +226,9 @@ def main(argv=None) -> int:
         images, failed = prepare_all(rows, net.height, args.raw, prep, args.ways)
         lengths = [len(t) for t in truths]
         constraint = Constraint(min_length=min(lengths), max_length=max(lengths))
-        reads = read_all(model, net, images, constraint, args.beam_width)
+        reads, signals = read_all(model, net, images, constraint, args.beam_width)
+        raw, calibrated = confidences(model, signals)
+        right = np.array([t == r for t, r in zip(truths, reads["beam"], strict=True)])
         seconds = time.perf_counter() - start
         entry = {"images": len(rows), "unreadable": failed, "seconds": seconds,
                  "constraint": constraint.describe()}
@@ -169,18 +243,24 @@ def main(argv=None) -> int:
                              [t for t, k in zip(texts, keep, strict=True) if k])
                 scores[method] = {"exact": m["exact"], "cer": m["cer"]}
                 cells.append(f"{100 * m['exact']:6.2f}% / {100 * m['cer']:5.2f}%")
+            scores["confidence"] = confidence_cells(raw, calibrated, right, keep)
             if side == "all":
                 entry.update(scores)
             else:
                 entry[side] = scores
             print(f"{folder.name:<18}{side:<8}{scores['images']:>7}{scores['unreadable']:>7}  "
                   + "  ".join(cells), flush=True)
+        confidence_report[folder.name] = entry
+        if args.plots:
+            plot_confidence(args.plots, folder.name, raw, calibrated, right,
+                            sides == "report", "report half")
         results["folders"][folder.name] = entry
         if args.grid:
             args.grid.mkdir(parents=True, exist_ok=True)
             error_grid(args.grid / f"errors_{folder.name}.png",
                        [ways[0] if ways else None for ways in images], truths,
                        reads["constrained"])
+    print_confidence(confidence_report)
     if args.battery:
         from battery import print_table, read_battery, table
 
@@ -192,6 +272,18 @@ def main(argv=None) -> int:
                                            **overall["kinds"]})
         results["battery"] = {"dir": str(args.battery), "overall": overall["overall"],
                               "kinds": overall["kinds"]}
+        entry = {}
+        for path in ("default", "direct"):
+            raw, calibrated = confidences(model, read[path]["signals"])
+            right = np.array([t == r for t, r in zip(read["truths"], read[path]["beam"],
+                                                        strict=True)])
+            entry[path] = {"confidence": confidence_cells(raw, calibrated, right,
+                                                          np.ones(len(right), bool))}
+            if args.plots:
+                plot_confidence(args.plots, f"battery-{path}", raw, calibrated, right,
+                                np.ones(len(right), bool), f"renderings battery, {path}")
+        print_confidence({"battery " + k: v for k, v in entry.items()})
+        results["battery"]["confidence"] = {k: v["confidence"] for k, v in entry.items()}
     return report(results, "real.py", argv, args.json)
 
 

@@ -164,7 +164,7 @@ def shown_reading(driver) -> dict:
     """What the page shows: the text, confidence, alternatives and the model's image."""
     return driver.execute_script("""
         const alts = [...document.querySelectorAll('#alternatives li')].map(
-            (li) => ({text: li.dataset.text, confidence: Number(li.dataset.confidence)}));
+            (li) => ({text: li.dataset.text, probability: Number(li.dataset.probability)}));
         return {text: document.getElementById('text').dataset.value,
                 shown: document.getElementById('text').textContent,
                 confidence: Number(document.getElementById('confidence').dataset.value),

@@ -55,14 +55,15 @@ def test_three_forms_give_model_reads_answer(client, run_dir, png, tmp_path):
     assert [r.status_code for r in (multipart, raw, as_json, plain_b64)] == [200] * 4, answers
     assert all(without_time(a) == without_time(answers[0]) for a in answers)
     answer = answers[0]
-    assert set(answer) == {"text", "confidence", "alternatives", "image", "constraint", "ms"}
+    assert set(answer) == {"text", "confidence", "sure", "probability", "alternatives", "image",
+                           "constraint", "ms"}
     # The same reading as model.read's, with the same image given to the model.
     model, net, _ = load_run(run_dir)
     (tmp_path / "n.png").write_bytes(png)
     expected = read_images([str(tmp_path / "n.png")], model, net, top_k=5)[0]
     assert answer["text"] == expected.text
     assert [a["text"] for a in answer["alternatives"]] == [t for t, _ in expected.alternatives]
-    assert [a["confidence"] for a in answer["alternatives"]] == pytest.approx(
+    assert [a["probability"] for a in answer["alternatives"]] == pytest.approx(
         [c for _, c in expected.alternatives], rel=1e-3)  # a traced graph vs eager Keras
     assert answer["image"].startswith("data:image/png;base64,")
     seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["image"].split(",")[1]))))
@@ -85,6 +86,17 @@ def test_constraints_and_top_k(client, png):
     assert texts[0] == answers[0]["text"] and 1 <= len(texts) <= 3
     assert all(len(t) == 3 and t[0] != "0" and set(t) <= set("0123789") for t in texts)
     assert "pattern '[1-9][0-9]{2}'" in answers[0]["constraint"]
+
+
+def test_min_confidence_marks_a_reading_unsure_and_still_gives_it(client, png):
+    plain = client.post("/api/read", content=png, headers={"content-type": "image/png"}).json()
+    strict = client.post("/api/read", content=png, headers={"content-type": "image/png"},
+                         params={"min_confidence": "1"}).json()
+    lenient = client.post("/api/read", json={"image": base64.b64encode(png).decode(),
+                                             "min_confidence": 0}).json()
+    assert plain["sure"] is True and lenient["sure"] is True and strict["sure"] is False
+    assert strict["text"] == plain["text"] and strict["confidence"] == plain["confidence"]
+    assert client.get("/api/info").json()["min_confidence"] == 0
 
 
 def bomb() -> bytes:
@@ -142,6 +154,10 @@ BAD_REQUESTS = [
     ("allow not digits", form(IMAGE, allow="12x"), 400, "allow"),
     ("top_k 0", raw(IMAGE, top_k="0"), 400, "top_k"),
     ("top_k over the beam", raw(IMAGE, top_k="11"), 400, "top_k"),
+    ("min_confidence over 1", raw(IMAGE, min_confidence="1.5"), 400, "from 0 to 1"),
+    ("min_confidence not a number", form(IMAGE, min_confidence="sure"), 400, "from 0 to 1"),
+    ("min_confidence a boolean", {"json": {"image": IMAGE, "min_confidence": True}}, 400,
+     "from 0 to 1"),
     ("unknown option", raw(IMAGE, colour="red"), 400, "unknown option"),
     ("option twice", {**form(IMAGE, length="3"), "params": {"length": "3"}}, 400, "both"),
 ]

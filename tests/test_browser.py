@@ -158,7 +158,7 @@ def test_uploading_a_generated_image_shows_what_model_read_reads(driver, server,
     expected = read_images([str(path)], model, net, top_k=5)[0]
     assert shown["text"] == expected.text
     assert [a["text"] for a in shown["alternatives"]] == [t for t, _ in expected.alternatives]
-    assert [a["confidence"] for a in shown["alternatives"]] == pytest.approx(
+    assert [a["probability"] for a in shown["alternatives"]] == pytest.approx(
         [c for _, c in expected.alternatives], rel=1e-3)  # the server runs a traced graph
     np.testing.assert_array_equal(decode_data_url(shown["image"]), expected.image)
     status, answer = api_read(server, path.read_bytes())

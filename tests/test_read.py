@@ -63,7 +63,7 @@ def test_json_top_k_and_constraints(run_dir, images, capsys):
         assert r["text"] == texts[0] and 1 <= len(texts) <= 3 and len(set(texts)) == len(texts)
         for t in texts:
             assert len(t) == 3 and t[0] != "0" and set(t) <= set("0123789")
-        scores = [a["confidence"] for a in r["alternatives"]]
+        scores = [a["probability"] for a in r["alternatives"]]
         assert scores == sorted(scores, reverse=True)
 
 

@@ -3,7 +3,7 @@
     from model import Reader
 
     reader = Reader()                          # the shipped model; Reader("runs/x") for another
-    reading = reader.read("photo.jpg")         # .text, .confidence, .alternatives
+    reading = reader.read("photo.jpg")         # .text, .confidence, .sure, .alternatives
     readings = reader.read([path, pil_image, array], pattern=r"\\d{4}")
 
 ``read`` takes a path (``str`` or ``pathlib.Path``), an image file's bytes, a PIL image, or
@@ -23,6 +23,7 @@ read), with the messages the command line prints.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,14 +40,19 @@ class Reading:
 
     Attributes:
         text: the digit string.
-        confidence: the model's probability of ``text`` (0..1).
-        alternatives: ``(text, confidence)`` pairs, best first, ``text`` itself first;
+        confidence: the chance that ``text`` is right (0..1), calibrated where the run has a
+            calibrator (``python -m model.calibrate``), else the model's probability.
+        sure: ``confidence`` is at least the ``min_confidence`` asked for.
+        probability: the model's probability of ``text``.
+        alternatives: ``(text, probability)`` pairs, best first, ``text`` itself first;
             ``top_k`` of them (fewer where fewer strings are possible).
         image: what the model saw: (height, width) uint8, white ink on black.
     """
 
     text: str
     confidence: float
+    sure: bool
+    probability: float
     alternatives: list[tuple[str, float]]
     image: np.ndarray = field(repr=False, compare=False)
 
@@ -58,29 +64,37 @@ class Reader:
         run: a finished run directory; None for the shipped model (``models/mnist-crnn``),
             ``"latest"`` for the newest finished run under ``runs/``.
         beam_width: the prefix beam width reading uses by default (1 to 100).
+        min_confidence: readings below this confidence are marked not ``sure`` by default
+            (0 to 1; 0: every reading is sure).
 
     Attributes:
         run: the run directory read from (or the export, for ``from_onnx``).
         description: which model this is and what it was trained on, in one line.
+        calibrator: the run's ``model.reading.calibration.Calibrator``, or None.
 
     Raises:
-        DataError: no such run, or it is not a finished run this toolkit wrote.
+        DataError: no such run, it is not a finished run this toolkit wrote, or its
+            calibration.json is damaged; a bad ``beam_width`` or ``min_confidence``.
     """
 
-    def __init__(self, run: str | os.PathLike | None = None, beam_width: int = 10):
+    def __init__(self, run: str | os.PathLike | None = None, beam_width: int = 10,
+                 min_confidence: float = 0.0):
+        from model.reading.calibration import load
         from model.runs import choose_run, describe_run, load_run
 
         _check_beam(beam_width, 1)
+        self.min_confidence = check_confidence(min_confidence)
         self.run = choose_run(run)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         self.keras_model, self.net, config = load_run(self.run)
+        self.calibrator = load(self.run)
         self._model = traced(self.keras_model)
         self.description = describe_run(self.run, config)
         self.beam_width = beam_width
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike, beam_width: int = 10,
-                  threads: int | None = None) -> Reader:
+                  threads: int | None = None, min_confidence: float = 0.0) -> Reader:
         """A Reader over an exported model (``python -m model.export``: ONNX or LiteRT, with
         the JSON written beside it), run without TensorFlow.
 
@@ -88,10 +102,15 @@ class Reader:
             DataError: no such export, a bad JSON beside it, or no runtime for its format.
         """
         from model.deploy.runtime import load_exported
+        from model.reading.calibration import Calibrator
 
         _check_beam(beam_width, 1)
         exported = load_exported(path, threads)
         reader = cls.__new__(cls)
+        reader.min_confidence = check_confidence(min_confidence)
+        calibration = exported.meta.get("calibration")
+        reader.calibrator = (None if calibration is None else
+                             Calibrator.from_dict(calibration, f"{path}'s calibration"))
         reader.run = Path(path)
         reader._model = _ExportedLogits(exported)
         reader.net = reader._model
@@ -110,7 +129,8 @@ class Reader:
 
     def results(self, sources, constraint=None, top_k: int = 1,
                 beam_width: int | None = None, debug_dir: Path | None = None,
-                names=None, generated: bool = False) -> list:
+                names=None, generated: bool = False,
+                min_confidence: float | None = None) -> list:
         """``model.reading.reader.Result`` per source (a path, bytes or a gray array), each
         with its reading or its error: what the command line and the server report, image by
         image, where ``read`` raises."""
@@ -118,12 +138,15 @@ class Reader:
 
         return read_images(sources, self, self.net, constraint, top_k,
                            self.beam_width if beam_width is None else beam_width, debug_dir,
-                           names=names, generated=generated)
+                           names=names, generated=generated, calibrator=self.calibrator,
+                           min_confidence=(self.min_confidence if min_confidence is None
+                                           else min_confidence))
 
     def read(self, images, *, length: int | None = None, min_length: int | None = None,
              max_length: int | None = None, pattern: str | None = None,
              allow: str | None = None, top_k: int = 1, beam_width: int | None = None,
-             as_generated: bool = False) -> Reading | list[Reading]:
+             as_generated: bool = False,
+             min_confidence: float | None = None) -> Reading | list[Reading]:
         """Read one image or a list of images.
 
         Args:
@@ -134,19 +157,22 @@ class Reader:
             beam_width: the prefix beam width (default: the Reader's).
             as_generated: the images already look like the training sequences (white ink
                 on black): only polarity and height are fixed.
+            min_confidence: readings below it are not ``sure`` (default: the Reader's).
 
         Returns:
             A Reading, or a list of them for a list of images.
 
         Raises:
-            DataError: a bad constraint, ``top_k`` or ``beam_width``; or no string allowed
-                by the constraint fits an image.
+            DataError: a bad constraint, ``top_k``, ``beam_width`` or ``min_confidence``; or
+                no string allowed by the constraint fits an image.
             ImageError: an image that cannot be read (its position in a list is named).
         """
         from model.reading.reader import make_constraint
 
         width = self.beam_width if beam_width is None else beam_width
         _check_beam(width, top_k)
+        if min_confidence is not None:
+            check_confidence(min_confidence)
         constraint = make_constraint({"length": length, "min_length": min_length,
                                       "max_length": max_length, "pattern": pattern,
                                       "allow": allow})
@@ -158,7 +184,7 @@ class Reader:
             sources.append(source)
             names.append(name)
         results = self.results(sources, constraint, top_k, width, names=names,
-                               generated=as_generated)
+                               generated=as_generated, min_confidence=min_confidence)
         readings = []
         for result in results:
             if result.error is not None:
@@ -167,8 +193,9 @@ class Reader:
                 if result.unreadable:
                     raise ImageError(result.error)
                 raise DataError(result.error)  # no string the constraint allows fits
-            readings.append(Reading(result.text, result.confidence,
-                                    list(result.alternatives), result.image))
+            readings.append(Reading(result.text, result.confidence, result.sure,
+                                    result.probability, list(result.alternatives),
+                                    result.image))
         return readings[0] if single else readings
 
 
@@ -208,6 +235,19 @@ def _check_beam(beam_width: Any, top_k: Any) -> None:
     if not 1 <= beam_width <= MAX_BEAM or not 1 <= top_k <= beam_width:
         raise DataError(f"top_k must be at least 1 and at most beam_width, and beam_width "
                         f"from 1 to {MAX_BEAM}; got top_k {top_k}, beam_width {beam_width}")
+
+
+def check_confidence(value: Any) -> float:
+    """``value`` as a confidence threshold.
+
+    Raises:
+        DataError: not a number from 0 to 1.
+    """
+    ok = (isinstance(value, int | float) and not isinstance(value, bool)
+          and math.isfinite(value) and 0 <= value <= 1)
+    if not ok:
+        raise DataError(f"min_confidence must be a number from 0 to 1, got {value!r}")
+    return float(value)
 
 
 def _source(image, index: int | None) -> tuple[Any, str]:

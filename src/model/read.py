@@ -2,10 +2,14 @@
 
     python -m model.read IMAGE... [--run RUN_DIR] [--top-k K] [--json]
         [--length N | --min-length A --max-length B] [--pattern REGEX] [--allow DIGITS]
-        [--debug-dir DIR] [--as-generated]
+        [--debug-dir DIR] [--as-generated] [--min-confidence P]
 
-Per image: the digit string and its confidence (the model's probability of that string),
-one line each, or JSON with --json. Without --run: models/mnist-crnn, the model the
+Per image: the digit string and its confidence, one line each, or JSON with --json. The
+confidence is the chance that the reading is right, calibrated where the run has a
+calibrator (python -m model.calibrate; the shipped model has one), else the model's
+probability of the string. With --min-confidence P a reading below P is marked unsure (a
+fourth column "?" in the text output, "sure": false in JSON) and still given; the exit
+status does not change for it. Without --run: models/mnist-crnn, the model the
 repository ships (--run latest: the newest finished run under runs/); a line on stderr
 says which model read the images (--quiet: none). A bad image
 is reported on stderr and the others are still read; the exit status is then 1. Usage
@@ -37,6 +41,9 @@ def build_parser() -> Parser:
     p.add_argument("--beam-width", type=number(int, 1, MAX_BEAM), default=10,
                    help=f"prefix beam width (default 10; at most {MAX_BEAM})")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--min-confidence", type=number(float, 0, 1), default=0.0, metavar="P",
+                   help="mark readings whose confidence is below P (0 to 1) unsure: a '?' "
+                        "after the confidence, \"sure\": false in JSON (default 0: none)")
     p.add_argument("--debug-dir", type=path, help="save each preprocessing step here")
     p.add_argument("--as-generated", action="store_true",
                    help="the images already look like the training sequences (white ink "
@@ -59,7 +66,8 @@ def print_results(results: list, as_json: bool, top_k: int) -> None:
     for r in results:
         if r.error is not None:
             continue
-        print(f"{r.path}\t{r.text}\t{r.confidence:.4f}")
+        mark = "" if r.sure else "\t?"
+        print(f"{r.path}\t{r.text}\t{r.confidence:.4f}{mark}")
         if top_k > 1:
             for text, conf in r.alternatives[1:]:
                 print(f"  {text}\t{conf:.4f}")
@@ -78,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise DataError(f"cannot write to {args.debug_dir}: {e.strerror}") from None
         from model.api import Reader
 
-        reader = Reader(args.run, args.beam_width)
+        reader = Reader(args.run, args.beam_width, args.min_confidence)
     except DataError as e:
         return fail(str(e))
     if not args.quiet:

@@ -1,6 +1,7 @@
 """A web page and a JSON API that read handwritten numbers with a trained run.
 
     python -m model.serve [RUN_DIR] [--host 127.0.0.1] [--port 8000] [--beam-width 10]
+        [--min-confidence P]
 
 RUN_DIR defaults as for model.read: models/mnist-crnn, the shipped model ("latest": the
 newest finished run under runs/); a line on stderr says which model serves. The model is
@@ -17,11 +18,15 @@ saw. ``POST /api/read`` is what the page calls, and takes an image in one of thr
 - ``application/json``: ``{"image": "<base64 or a data: URL>", "length": 8, ...}``.
 
 Options (query string fields work with every form): ``length``, ``min_length``,
-``max_length``, ``pattern``, ``allow`` (as model.read's constraint flags) and ``top_k``
-(alternatives, default 5). An empty value means "not given". The answer is JSON:
-``{"text", "confidence", "alternatives": [{"text", "confidence"}, ...], "image",
-"constraint", "ms"}``: ``alternatives`` starts with ``text`` itself, ``image`` is what the
-model saw as a ``data:image/png;base64,...`` URL, ``ms`` the time spent reading.
+``max_length``, ``pattern``, ``allow`` (as model.read's constraint flags), ``top_k``
+(alternatives, default 5) and ``min_confidence`` (0 to 1; default: the server's
+--min-confidence). An empty value means "not given". The answer is JSON:
+``{"text", "confidence", "sure", "probability", "alternatives": [{"text", "probability"},
+...], "image", "constraint", "ms"}``: ``confidence`` is the chance the reading is right
+(calibrated where the run has a calibrator), ``sure`` whether it reaches the minimum,
+``probability`` the model's probability of ``text``; ``alternatives`` starts with ``text``
+itself, ``image`` is what the model saw as a ``data:image/png;base64,...`` URL, ``ms`` the
+time spent reading.
 Errors are JSON ``{"error": "..."}``: 400 for a malformed request or options (bad JSON, an
 invalid pattern, an impossible constraint, a bad number), 413 for a body over 5 MiB, 415
 for another content type, 422 for an image that cannot be read (not an image, truncated,
@@ -54,6 +59,9 @@ def build_parser() -> Parser:
     p.add_argument("--threads", type=number(int, 1, 16), default=2,
                    help="images read at once (default 2, one per core of a small machine; "
                         "at most 16)")
+    p.add_argument("--min-confidence", type=number(float, 0, 1), default=0.0, metavar="P",
+                   help="mark readings whose confidence is below P (0 to 1) unsure "
+                        "(\"sure\": false), unless a request asks otherwise (default 0)")
     p.add_argument("--quiet", action="store_true", help="no line per request on stderr")
     return p
 
@@ -64,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from model.serving.app import create_app
 
-        app = create_app(args.run, args.beam_width, args.threads)
+        app = create_app(args.run, args.beam_width, args.threads, args.min_confidence)
     except DataError as e:
         return fail(str(e))
     import uvicorn

@@ -282,9 +282,11 @@ def export_run(run_dir: Path, fmt: str, out: Path, width: int | None = None,
             raise DataError(f"{existing} exists; give --overwrite to replace it")
     if out.is_dir() and not (fmt == "savedmodel" and (out / "saved_model.pb").is_file()):
         raise DataError(f"{out} is a directory, not a {fmt} export; choose another --out")
+    from model.reading.calibration import load as load_calibrator
     from model.runs import load_run
 
     model, net, config = load_run(run_dir)
+    calibrator = load_calibrator(Path(run_dir))
     shape = input_shape(fmt, net.height, width)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -298,6 +300,8 @@ def export_run(run_dir: Path, fmt: str, out: Path, width: int | None = None,
         except Exception as e:  # the converters raise many types, with long messages
             raise DataError(f"{fmt} export failed: {last_line(e)}") from None
         meta = describe(fmt, out, shape, names, Path(run_dir), config, net)
+        if calibrator is not None:  # Reader.from_onnx applies it, as Reader does the run's
+            meta["calibration"] = calibrator.to_dict()
         meta["check"] = check(model, fmt, staged, meta, net)
         if meta["check"] is None:
             log(f"warning: not checked against Keras: the {fmt} runtime is not installed")

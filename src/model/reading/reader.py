@@ -22,7 +22,12 @@ class Result:
 
     path: str
     text: str | None = None
+    # The chance the reading is right: calibrated where the run has a calibrator
+    # (model.reading.calibration), else the model's probability of the string.
     confidence: float | None = None
+    probability: float | None = None  # the model's probability of the string
+    sure: bool | None = None  # confidence at or above the reader's min_confidence
+    # (text, the model's probability of it), best first, text itself first.
     alternatives: list[tuple[str, float]] | None = None
     error: str | None = None
     unreadable: bool = False  # the error is the image's (ImageError), not the constraint's
@@ -33,7 +38,8 @@ class Result:
         if self.error is not None:
             return {"image": self.path, "error": self.error}
         return {"image": self.path, "text": self.text, "confidence": self.confidence,
-                "alternatives": [{"text": t, "confidence": c} for t, c in self.alternatives]}
+                "sure": self.sure, "probability": self.probability,
+                "alternatives": [{"text": t, "probability": c} for t, c in self.alternatives]}
 
 
 CONSTRAINT_OPTIONS = ("length", "min_length", "max_length", "pattern", "allow")
@@ -114,10 +120,9 @@ def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, 
     return chosen
 
 
-def read_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
-              batch: int = 64) -> dict[str, list[tuple[int, list]]]:
-    """Run the model on every way each image was prepared, once, and keep per image the
-    way whose best reading the model is surest of, for each decoder.
+def run_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
+             batch: int = 64) -> tuple[dict[str, list[list]], list[list]]:
+    """Run the model once on every way each image was prepared, and decode every way.
 
     Args:
         ways: ``ways[i][w]``: image i prepared the w-th way, (height, width) uint8; None
@@ -127,33 +132,79 @@ def read_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
         batch: images per model call.
 
     Returns:
-        name -> ``(w, readings)`` per image, as ``most_confident`` gives it.
+        ``per_way``: name -> ``per_way[name][w][i]``, image i's readings the w-th way (None
+        where that way gave nothing); and ``entropies[w][i]``: the (mean, largest) entropy
+        of the model's frames there (``calibration.frame_entropies``), or None.
     """
     import numpy as np
 
     from model.inputs.datasets import pad_images
+    from model.reading.calibration import frame_entropies
 
     per_way: dict[str, list] = {name: [] for name in decoders}
+    entropies: list[list] = []
     for w in range(max((len(each) for each in ways if each), default=0)):
         columns: dict[str, list] = {name: [None] * len(ways) for name in decoders}
+        spread: list = [None] * len(ways)
         which = [i for i, each in enumerate(ways) if each and each[w] is not None]
         for start in range(0, len(which), batch):
             chunk = which[start:start + batch]
             images = [ways[i][w] for i in chunk]
             logits = np.asarray(model(pad_images(images, np.float32), training=False))
             lengths = [net.time_steps(im.shape[1]) for im in images]
+            for row, (i, length) in enumerate(zip(chunk, lengths, strict=True)):
+                spread[i] = frame_entropies(logits[row], length)
             for name, decode in decoders.items():
                 for i, readings in zip(chunk, decode(logits, lengths), strict=True):
                     columns[name][i] = readings
         for name in decoders:
             per_way[name].append(columns[name])
+        entropies.append(spread)
+    return per_way, entropies
+
+
+def read_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
+              batch: int = 64) -> dict[str, list[tuple[int, list]]]:
+    """Run the model on every way each image was prepared, once, and keep per image the
+    way whose best reading the model is surest of, for each decoder (``run_ways``'s
+    arguments).
+
+    Returns:
+        name -> ``(w, readings)`` per image, as ``most_confident`` gives it.
+    """
+    per_way, _ = run_ways(ways, model, net, decoders, batch)
     return {name: most_confident(columns) if columns else [(0, [])] * len(ways)
             for name, columns in per_way.items()}
 
 
+def chosen_signals(columns: Sequence[Sequence[list | None]], entropies: Sequence[Sequence],
+                   chosen: Sequence[tuple[int, list]]) -> list:
+    """Per image, the calibration signals (``calibration.signals``) of its kept reading, or
+    None where it has none.
+
+    Args:
+        columns: ``columns[w][i]``, one decoder's readings per way (``run_ways``).
+        entropies: ``run_ways``'s entropies.
+        chosen: ``most_confident(columns)``.
+    """
+    from model.reading.calibration import signals
+
+    out = []
+    for i, (w, found) in enumerate(chosen):
+        if not found:
+            out.append(None)
+            continue
+        texts = [column[i][0].text for column in columns if column[i]]
+        agreement = sum(t == found[0].text for t in texts) / len(texts)
+        out.append(signals([r.score for r in found], found[0].text, agreement,
+                           *entropies[w][i]))
+    return out
+
+
 def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constraint=None,
                 top_k: int = 1, beam_width: int = 10, debug_dir: Path | None = None, prep=None,
-                names: Sequence[str] | None = None, generated: bool = False) -> list[Result]:
+                names: Sequence[str] | None = None, generated: bool = False,
+                calibrator=None, min_confidence: float = 0.0) -> list[Result]:
     """Preprocess each image the ways reading tries, run the model on all of them, and
     keep per image the reading the model is surest of.
 
@@ -163,6 +214,9 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
         names: what each Result calls its image (default: the path as given).
         generated: the images look like the training sequences already: only polarity
             and height are fixed (``model.reading.preprocess.as_generated``), not ``prepare``.
+        calibrator: turns each reading's signals into its confidence
+            (``model.reading.calibration.Calibrator``); None: the model's probability.
+        min_confidence: a reading below it is not ``sure`` (still given).
 
     Returns:
         One Result per path, in order, with the model's input image for the kept reading;
@@ -186,18 +240,24 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
         if debug_dir is not None:
             save_steps(debug_dir, name, ways[0].steps)
         ready.append((i, [w.image if w is not None else None for w in ways]))
+    # Two readings at least where the beam holds two, for the margin between the best and
+    # the next (the best reading is the same however many are kept).
+    paths_kept = min(max(top_k, 2), beam_width)
     if constraint is not None:
         from model.decoding.constraints import constrained_decode
 
         def decode(logits, lengths):
-            return constrained_decode(logits, constraint, lengths, beam_width, top_k)
+            return constrained_decode(logits, constraint, lengths, beam_width, paths_kept)
     else:
         from model.decoding import decode as ctc_decode
 
         def decode(logits, lengths):
-            return ctc_decode(logits, lengths, "beam", beam_width, top_k)
-    chosen = read_ways([ways for _, ways in ready], model, net, {"read": decode})["read"]
-    for (i, ways), (w, found) in zip(ready, chosen, strict=True):
+            return ctc_decode(logits, lengths, "beam", beam_width, paths_kept)
+    per_way, entropies = run_ways([ways for _, ways in ready], model, net, {"read": decode})
+    columns = per_way["read"]
+    chosen = most_confident(columns) if columns else [(0, [])] * len(ready)
+    found_signals = chosen_signals(columns, entropies, chosen)
+    for (i, ways), (w, found), x in zip(ready, chosen, found_signals, strict=True):
         results[i].image = ways[w]
         if debug_dir is not None:
             from PIL import Image
@@ -212,7 +272,12 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
             results[i].error = (f"{names[i]}: no reading satisfies the constraint "
                                 f"({constraint.describe()}){room}")
             continue
+        probability = math.exp(found[0].score)
+        confidence = probability if calibrator is None else float(calibrator(x)[0])
         results[i].text = found[0].text
-        results[i].confidence = float(f"{math.exp(found[0].score):.4g}")
-        results[i].alternatives = [(r.text, float(f"{math.exp(r.score):.4g}")) for r in found]
+        results[i].probability = float(f"{probability:.4g}")
+        results[i].confidence = float(f"{confidence:.4g}")
+        results[i].sure = results[i].confidence >= min_confidence
+        results[i].alternatives = [(r.text, float(f"{math.exp(r.score):.4g}"))
+                                   for r in found[:top_k]]
     return results

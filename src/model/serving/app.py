@@ -33,6 +33,7 @@ from model.serving.http import (
 DEFAULT_TOP_K = 5  # Alternatives the page lists: enough to see what else was likely.
 MAX_PATTERN = 1000  # Characters; a digit-string pattern longer than this is an attack.
 INT_OPTIONS = ("length", "min_length", "max_length", "top_k")
+NUMBER_OPTIONS = ("min_confidence",)
 TEXT_OPTIONS = ("pattern", "allow")
 RAW_TYPES = ("application/octet-stream",)  # besides every image/* type
 STATIC = Path(__file__).with_name("static")
@@ -50,12 +51,13 @@ class Service:
     Args:
         run: a finished run directory (``"latest"``: the newest under runs/).
         beam_width: prefix beam width, also the most alternatives a request may ask for.
+        min_confidence: readings below it are not ``sure``, unless a request says otherwise.
     """
 
-    def __init__(self, run: Path, beam_width: int = 10):
+    def __init__(self, run: Path, beam_width: int = 10, min_confidence: float = 0.0):
         from model.api import Reader
 
-        self.reader = Reader(run, beam_width)
+        self.reader = Reader(run, beam_width, min_confidence)
         self.run, self.net = self.reader.run, self.reader.net
         self.beam_width = beam_width
         self.parameters = int(self.reader.keras_model.count_params())
@@ -84,13 +86,16 @@ class Service:
             constraint = make_constraint(options)
         except DataError as e:
             raise ApiError(400, str(e)) from None
-        result = self.reader.results([data], constraint, top_k, names=[name])[0]
+        result = self.reader.results([data], constraint, top_k, names=[name],
+                                     min_confidence=options.get("min_confidence"))[0]
         if result.error is not None:
             raise ApiError(422, result.error)
         return {
             "text": result.text,
             "confidence": result.confidence,
-            "alternatives": [{"text": t, "confidence": c} for t, c in result.alternatives],
+            "sure": result.sure,
+            "probability": result.probability,
+            "alternatives": [{"text": t, "probability": p} for t, p in result.alternatives],
             "image": png_data_url(result.image),
             "constraint": constraint.describe() if constraint else "any digit string",
             "ms": round((time.perf_counter() - started) * 1000, 1),
@@ -100,6 +105,8 @@ class Service:
         return {"run": self.run.name, "path": str(self.run), "model": self.reader.description,
                 "parameters": self.parameters,
                 "height": self.net.height, "beam_width": self.beam_width,
+                "calibrated": self.reader.calibrator is not None,
+                "min_confidence": self.reader.min_confidence,
                 "default_top_k": min(DEFAULT_TOP_K, self.beam_width), "max_body": MAX_BODY}
 
 
@@ -124,7 +131,7 @@ def parse_options(fields: Mapping[str, Any]) -> dict:
     Raises:
         ApiError: 400 naming the first bad option.
     """
-    known = INT_OPTIONS + TEXT_OPTIONS
+    known = INT_OPTIONS + NUMBER_OPTIONS + TEXT_OPTIONS
     options: dict[str, Any] = {}
     for name, value in fields.items():
         if name not in known:
@@ -133,6 +140,8 @@ def parse_options(fields: Mapping[str, Any]) -> dict:
             continue
         if name in INT_OPTIONS:
             options[name] = _whole_number(name, value)
+        elif name in NUMBER_OPTIONS:
+            options[name] = _fraction(name, value)
         elif not isinstance(value, str):
             raise ApiError(400, f"{name} must be a string, got {_describe(value)}")
         elif name == "pattern" and len(value) > MAX_PATTERN:
@@ -150,6 +159,19 @@ def _whole_number(name: str, value: Any) -> int:
     if isinstance(value, float) and value.is_integer() and value >= 0 and math.isfinite(value):
         return int(value)
     raise ApiError(400, f"{name} must be a whole number of at least 0, got {_describe(value)}")
+
+
+def _fraction(name: str, value: Any) -> float:
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if (isinstance(number, int | float) and not isinstance(number, bool)
+            and math.isfinite(number) and 0 <= number <= 1):
+        return float(number)
+    raise ApiError(400, f"{name} must be a number from 0 to 1, got {_describe(value)}")
 
 
 def _describe(value: Any) -> str:
@@ -213,7 +235,8 @@ async def _image_and_fields(request) -> tuple[bytes, str, dict]:
                         "application/json, or the image itself as image/*")
 
 
-def create_app(run: Path | str | None = None, beam_width: int = 10, threads: int = 2):
+def create_app(run: Path | str | None = None, beam_width: int = 10, threads: int = 2,
+               min_confidence: float = 0.0):
     """The Starlette app serving one run: the page, its static files and the JSON API.
 
     Args:
@@ -221,6 +244,7 @@ def create_app(run: Path | str | None = None, beam_width: int = 10, threads: int
             "latest" for the newest run under runs/.
         beam_width: prefix beam width for every request.
         threads: images read at once; more requests wait their turn.
+        min_confidence: readings below it are marked unsure unless a request says otherwise.
 
     Raises:
         DataError: the run cannot be loaded.
@@ -233,7 +257,7 @@ def create_app(run: Path | str | None = None, beam_width: int = 10, threads: int
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    reader = Service(run, beam_width)
+    reader = Service(run, beam_width, min_confidence)
     slots = anyio.CapacityLimiter(threads)
     large_slots = anyio.CapacityLimiter(max(1, threads - 1))
     waiting = 0

@@ -169,17 +169,19 @@ function showReading(answer) {
   const confidence = document.getElementById("confidence");
   confidence.textContent = percent(answer.confidence);
   confidence.dataset.value = String(answer.confidence);
+  document.getElementById("unsure").hidden = answer.sure !== false;
+  result.dataset.sure = String(answer.sure);
   const list = document.getElementById("alternatives");
   list.replaceChildren(...answer.alternatives.map((alt) => {
     const item = document.createElement("li");
     item.dataset.text = alt.text;
-    item.dataset.confidence = String(alt.confidence);
+    item.dataset.probability = String(alt.probability);
     const digits = document.createElement("span");
     digits.className = "alt-text";
     digits.textContent = alt.text === "" ? "(no digits)" : alt.text;
     const score = document.createElement("span");
-    score.className = "alt-confidence";
-    score.textContent = percent(alt.confidence);
+    score.className = "alt-probability";
+    score.textContent = percent(alt.probability);
     item.append(digits, score);
     return item;
   }));
@@ -204,6 +206,7 @@ function blank() {
   document.getElementById("text").textContent = "\u2013";
   document.getElementById("text").dataset.value = "";
   document.getElementById("confidence").textContent = "\u2013";
+  document.getElementById("unsure").hidden = true;
   document.getElementById("alternatives").replaceChildren();
   document.getElementById("model-input").hidden = true;
   document.getElementById("meta").textContent = "";
@@ -249,6 +252,10 @@ async function showModel() {
       "finger; the reading follows each stroke.";
     options.elements.top_k.max = String(info.beam_width);
     options.elements.top_k.value = String(info.default_top_k);
+    options.elements.min_confidence.placeholder = String(info.min_confidence);
+    if (info.calibrated) {
+      document.getElementById("confidence-label").textContent = "chance it is right";
+    }
   } catch (err) {
     model.textContent = `The model's details could not be loaded (${err.message}).`;
   }
