@@ -7,7 +7,8 @@
 #   bash scripts/ship_model.sh MNIST_PATH_OR_keras [EPOCHS]
 #
 # The model is the mean of the weights of the last 7 epochs run (--average-last 7), kept
-# because it read the validation split better than the best single epoch.
+# because it read the validation split better than the best single epoch. Its confidence
+# calibrator is fitted last (model.calibrate), on renderings of MNIST validation digits.
 set -euo pipefail
 MNIST="${1:?usage: bash scripts/ship_model.sh MNIST_PATH_OR_keras [EPOCHS]}"
 EPOCHS="${2:-45}"
@@ -24,7 +25,8 @@ python3 -m model.icr "$ROOT/data/shipped" --fresh --epochs "$EPOCHS" \
   --overwrite
 target="$ROOT/models/mnist-crnn"
 mkdir -p "$target"
-for f in model.keras config.json metrics.json history.csv averaged.json; do
+python3 -m model.calibrate "$ROOT/runs/shipped" "${source_args[@]}"
+for f in model.keras config.json metrics.json history.csv averaged.json calibration.json; do
   cp "$ROOT/runs/shipped/$f" "$target/.$f.partial" && mv "$target/.$f.partial" "$target/$f"
 done
 echo "shipped: $target (now measure it: python bench/real.py $target FOLDER...)"

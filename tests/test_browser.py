@@ -111,6 +111,7 @@ def test_writing_with_a_mouse_shows_what_the_api_reads(driver, server):
     assert_same_reading(shown, answer)
     assert len(shown["alternatives"]) == 5 and shown["alternatives"][0]["text"] == shown["text"]
     assert driver.find_element("id", "model-input").is_displayed()
+    assert answer["sure"] and not driver.find_element("id", "unsure").is_displayed()
     assert decode_data_url(shown["image"]).shape[0] == 28
     # The page sent the writing with paper around it, dark on white.
     sent = np.asarray(Image.open(io.BytesIO(image)).convert("L"))
@@ -124,14 +125,17 @@ def test_writing_by_touch_with_constraints(driver, server):
     options.find_element("name", "allow").send_keys("1237")
     options.find_element("name", "top_k").clear()
     options.find_element("name", "top_k").send_keys("3")
+    options.find_element("name", "min_confidence").send_keys("1")  # every reading unsure
     browser.write(driver, pad, "127", pointer="touch")
     assert browser.wait_for_reading(driver, strokes=len(browser.layout("127", 1, 1))) == "done"
     shown = browser.shown_reading(driver)
     texts = [a["text"] for a in shown["alternatives"]]
     assert 1 <= len(texts) <= 3 and all(len(t) == 3 and set(t) <= set("1237") for t in texts)
-    status, answer = api_read(server, sent_image(driver), length=3, allow="1237", top_k=3)
+    status, answer = api_read(server, sent_image(driver), length=3, allow="1237", top_k=3,
+                              min_confidence=1)
     assert status == 200
     assert_same_reading(shown, answer)
+    assert answer["sure"] is False and driver.find_element("id", "unsure").is_displayed()
     assert "length 3" in driver.find_element("id", "meta").text
     # Clear empties the pad and the reading.
     driver.find_element("id", "clear").click()

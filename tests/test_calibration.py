@@ -67,16 +67,19 @@ def test_summary_reads_the_risk_coverage_curve():
 def test_the_signals_of_a_reading():
     x = calibration.signals([math.log(0.9), math.log(0.05)], "123", 2 / 3, 0.1, 0.7)
     assert x[0] == pytest.approx(math.log(9)) and x[1] == pytest.approx(math.log(18))
-    assert list(x[2:]) == pytest.approx([2 / 3, 0.1, 0.7, 3])
-    certain = calibration.signals([0.0], "1", 1.0, 0.0, 0.0)  # p = 1, no second reading
+    assert list(x[2:]) == pytest.approx([2 / 3, 0.1, 0.7, 3, 0])
+    certain = calibration.signals([0.0], "1", 1.0, 0.0, 0.0, ways=1)  # p = 1, no second
     assert certain[0] == calibration.LOGIT_CAP and certain[1] == calibration.MARGIN_CAP
+    assert certain[-1] == 1
     mean, peak = calibration.frame_entropies(np.array([[0.0, 0.0], [50.0, 0.0]]), 2)
     assert peak == pytest.approx(math.log(2)) and mean == pytest.approx(math.log(2) / 2)
 
 
-def test_a_fit_recovers_the_chance_of_being_right():
+@pytest.mark.parametrize("isotonic", [False, True])
+def test_a_fit_recovers_the_chance_of_being_right(isotonic):
     x, right, p = synthetic_readings(6000)
-    fitted = calibration.fit(x, right)
+    fitted = calibration.fit(x, right, isotonic=isotonic)
+    assert (fitted.knots is not None) == isotonic
     held_x, held_right, held_p = synthetic_readings(4000, seed=1)
     assert np.abs(fitted(held_x) - held_p).mean() < 0.03
     assert calibration.expected_calibration_error(fitted(held_x), held_right) < 0.03
@@ -111,9 +114,12 @@ def test_a_calibrator_is_saved_and_loaded_with_the_run(calibrated_run):
     ({"schema_version": 9}, "schema version"),
     ({"signals": ["logit", "colour"]}, "distinct names"),
     ({"weights": [1.0]}, "one value per signal"),
-    ({"scale": [0.0] * 6}, "scales positive"),
-    ({"weights": [-1.0, 0, 0, 0, 0, 0]}, "logit has the wrong sign"),
+    ({"scale": [0.0] * 7}, "scales positive"),
+    ({"weights": [-1.0, 0, 0, 0, 0, 0, 0]}, "logit has the wrong sign"),
     ({"bias": "high"}, "ValueError"),
+    ({"knots": [[0, 1], [0.9, 0.1]]}, "non-decreasing"),
+    ({"knots": [[0, 1], [0.5, 1.5]]}, "within 0 and 1"),
+    ({"knots": [[0, 1, 2], [0.5, 0.6]]}, "one length"),
 ])
 def test_a_damaged_calibrator_is_one_clear_error(calibrated_run, tmp_path, change, message):
     data = {**calibration.load(calibrated_run).to_dict(), **change}

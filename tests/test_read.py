@@ -76,7 +76,8 @@ def test_bad_images_are_reported_and_the_rest_still_read(run_dir, images, tmp_pa
                              "--run", run_dir], capsys)
     assert status == 1
     model_line, *rest = err.strip().splitlines()
-    assert model_line == f"model: {run_dir} (trained on ? (sequences of ? MNIST))"
+    assert model_line == (f"model: {run_dir} (trained on ? (sequences of ? MNIST)); confidence "
+                          "not calibrated (python -m model.calibrate RUN fits it)")
     err = "\n".join(rest)
     assert [line.split("\t")[0] for line in out.strip().splitlines()] == [str(images[0]),
                                                                          str(images[1])]

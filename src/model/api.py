@@ -89,7 +89,9 @@ class Reader:
         self.keras_model, self.net, config = load_run(self.run)
         self.calibrator = load(self.run)
         self._model = traced(self.keras_model)
-        self.description = describe_run(self.run, config)
+        self.description = describe_run(self.run, config) + (
+            "" if self.calibrator else "; confidence not calibrated (python -m "
+                                       "model.calibrate RUN fits it)")
         self.beam_width = beam_width
 
     @classmethod

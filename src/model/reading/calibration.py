@@ -11,16 +11,22 @@ turns them into a probability of being right:
 - ``agreement``: the share of the ways of preparing the image that read the same string;
 - ``entropy``: the mean entropy of the model's per-frame distributions, in nats;
 - ``peak``: the largest of those entropies: one frame the model could not decide;
-- ``digits``: the string's length.
+- ``digits``: the string's length;
+- ``one_way``: 1 where the image was prepared one way only (``--as-generated``), whose
+  readings have no agreement to tell and are right more often.
 
-The calibrator never lowers its output as the model's probability, the margin or the
-agreement rise, nor as the entropies fall: each of those weights is bounded in sign when
-fitting. It is saved as ``calibration.json`` in the run directory and beside an export, and
-applied with numpy alone (the exported runtime uses it without TensorFlow).
+A logistic model over the chosen signals gives a score; an isotonic map fitted on the same
+readings turns the score into the share of readings right at that score, which may reach
+0.99 where the fitting readings say so (a logistic curve saturates before). The calibrator
+never lowers its output as the model's probability, the margin or the agreement rise, nor
+as the entropies fall: each of those weights is bounded in sign when fitting, and the map
+is non-decreasing. It is saved as ``calibration.json`` in the run directory and beside an
+export, and applied with numpy alone (the exported runtime uses it without TensorFlow).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -33,9 +39,10 @@ from digits.errors import DataError
 
 SCHEMA_VERSION = 1
 FILE = "calibration.json"
-SIGNALS = ("logit", "margin", "agreement", "entropy", "peak", "digits")
+SIGNALS = ("logit", "margin", "agreement", "entropy", "peak", "digits", "one_way")
 # +1: the calibrated confidence may only rise with the signal; -1: only fall; 0: either.
-DIRECTION = {"logit": 1, "margin": 1, "agreement": 1, "entropy": -1, "peak": -1, "digits": 0}
+DIRECTION = {"logit": 1, "margin": 1, "agreement": 1, "entropy": -1, "peak": -1, "digits": 0,
+             "one_way": 0}
 # A float32 log-probability of 0 is p = 1: its logit is capped where float32 stops telling
 # probabilities apart (1 - 1e-7); margins past 20 nats (a 5e8 ratio) say nothing more.
 LOGIT_CAP = 16.0
@@ -59,7 +66,7 @@ def frame_entropies(logits: np.ndarray, length: int) -> tuple[float, float]:
 
 
 def signals(scores: Sequence[float], text: str, agreement: float, entropy: float,
-            peak: float) -> np.ndarray:
+            peak: float, ways: int = 6) -> np.ndarray:
     """One reading's SIGNALS as a vector.
 
     Args:
@@ -67,13 +74,14 @@ def signals(scores: Sequence[float], text: str, agreement: float, entropy: float
         text: the best reading.
         agreement: the share of ways whose best reading is ``text`` (1 for a single way).
         entropy, peak: ``frame_entropies`` of the kept way.
+        ways: how many ways the image was prepared.
     """
     best = float(scores[0])
     # log(p / (1 - p)) from log p, without rounding 1 - p to 0 for p near 1.
     logit = best - math.log(-math.expm1(best)) if best < 0 else LOGIT_CAP
     margin = best - float(scores[1]) if len(scores) > 1 else MARGIN_CAP
     return np.array([min(max(logit, -LOGIT_CAP), LOGIT_CAP), min(max(margin, 0.0), MARGIN_CAP),
-                     agreement, entropy, peak, len(text)], np.float64)
+                     agreement, entropy, peak, len(text), float(ways == 1)], np.float64)
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,9 @@ class Calibrator:
     Attributes:
         used: the signals it reads, a subset of SIGNALS in that order.
         mean, scale: each used signal is standardised as (x - mean) / scale.
-        weights, bias: of the logistic model on the standardised signals.
+        weights, bias: of the logistic model on the standardised signals: the score.
+        knots: (scores, confidences), both non-decreasing: the isotonic map from the score
+            to the confidence, linear between knots; None: the logistic curve itself.
         fitted_on: what it was fitted on (readings, share right, source), for the record.
     """
 
@@ -92,21 +102,30 @@ class Calibrator:
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
+    knots: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     fitted_on: dict = field(default_factory=dict, compare=False)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Calibrated confidences of readings whose SIGNALS are the rows of ``x`` (n, 6)
-        (or one reading's vector)."""
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """The logistic model's log-odds for readings whose SIGNALS are the rows of ``x``."""
         x = np.atleast_2d(np.asarray(x, np.float64))
         columns = [SIGNALS.index(s) for s in self.used]
         z = (x[:, columns] - np.asarray(self.mean)) / np.asarray(self.scale)
-        out = 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
-        return out
+        return z @ np.asarray(self.weights) + self.bias
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated confidences of readings whose SIGNALS are the rows of ``x`` (n, 7)
+        (or one reading's vector)."""
+        s = self.score(x)
+        if self.knots is None:
+            return 1.0 / (1.0 + np.exp(-s))
+        return np.interp(s, *self.knots)
 
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "signals": list(self.used),
                 "mean": list(self.mean), "scale": list(self.scale),
-                "weights": list(self.weights), "bias": self.bias, "fitted_on": self.fitted_on}
+                "weights": list(self.weights), "bias": self.bias,
+                "knots": None if self.knots is None else [list(k) for k in self.knots],
+                "fitted_on": self.fitted_on}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "calibration") -> Calibrator:
@@ -128,17 +147,28 @@ class Calibrator:
             for name, w in zip(used, numbers[2], strict=True):
                 if w * DIRECTION[name] < 0:
                     raise ValueError(f"the weight of {name} has the wrong sign")
+            knots = d.get("knots")
+            if knots is not None:
+                knots = tuple(tuple(float(v) for v in k) for k in knots)
+                if len(knots) != 2 or len(knots[0]) != len(knots[1]) or not knots[0]:
+                    raise ValueError("knots must be two lists of one length")
+                flat = knots[0] + knots[1]
+                if (not all(math.isfinite(v) for v in flat)
+                        or any(np.diff(k).min(initial=0) < 0 for k in knots)
+                        or not 0 <= min(knots[1]) <= max(knots[1]) <= 1):
+                    raise ValueError("knots must be finite and non-decreasing, confidences "
+                                     "within 0 and 1")
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{where} is not a calibrator this code can use: "
                             f"{type(e).__name__}: {e}") from None
-        return cls(used, *numbers, bias, dict(d.get("fitted_on") or {}))
+        return cls(used, *numbers, bias, knots, dict(d.get("fitted_on") or {}))
 
 
 def fit(x: np.ndarray, right: np.ndarray, used: Sequence[str] = SIGNALS,
-        fitted_on: dict | None = None) -> Calibrator:
+        fitted_on: dict | None = None, isotonic: bool = True) -> Calibrator:
     """The calibrator over ``used`` that best predicts ``right`` from the SIGNALS rows ``x``
     (log loss plus L2 on the standardised weights, each weight's sign bounded as
-    DIRECTION says).
+    DIRECTION says), with the isotonic map from its score to the share right (``isotonic``).
 
     Raises:
         DataError: fewer than 20 readings, or all right or all wrong: nothing to fit.
@@ -171,8 +201,28 @@ def fit(x: np.ndarray, right: np.ndarray, used: Sequence[str] = SIGNALS,
     best = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
     w = [float(v) for v in best.x[:-1]]
     info = {"readings": int(len(y)), "right": float(y.mean()), **(fitted_on or {})}
-    return Calibrator(tuple(used), tuple(float(v) for v in mean),
-                      tuple(float(v) for v in scale), tuple(w), float(best.x[-1]), info)
+    logistic = Calibrator(tuple(used), tuple(float(v) for v in mean),
+                          tuple(float(v) for v in scale), tuple(w), float(best.x[-1]),
+                          None, info)
+    if not isotonic:
+        return logistic
+    return dataclasses.replace(logistic, knots=isotonic_knots(logistic.score(x), y))
+
+
+def isotonic_knots(score: np.ndarray, right: np.ndarray) -> tuple[tuple, tuple]:
+    """The isotonic regression of ``right`` on ``score`` as knots: each block of equal fitted
+    values gives a knot at its lowest and its highest score. The values are kept 1/n from 0
+    and 1 (n readings): no fitting set of n readings tells certainty."""
+    from scipy.optimize import isotonic_regression
+
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    v = isotonic_regression(right[order].astype(np.float64)).x
+    v = np.clip(v, 1 / len(v), 1 - 1 / len(v))
+    first = np.r_[True, v[1:] != v[:-1]]
+    last = np.r_[v[1:] != v[:-1], True]
+    keep = first | last
+    return tuple(float(a) for a in s[keep]), tuple(float(a) for a in v[keep])
 
 
 def load(run_dir: Path) -> Calibrator | None:

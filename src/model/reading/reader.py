@@ -197,7 +197,7 @@ def chosen_signals(columns: Sequence[Sequence[list | None]], entropies: Sequence
         texts = [column[i][0].text for column in columns if column[i]]
         agreement = sum(t == found[0].text for t in texts) / len(texts)
         out.append(signals([r.score for r in found], found[0].text, agreement,
-                           *entropies[w][i]))
+                           *entropies[w][i], ways=len(columns)))
     return out
 
 
