@@ -36,6 +36,17 @@ def mnist() -> MnistDigits:
     return fake_mnist()
 
 
+def run_main(main, args, capsys) -> tuple[int, str, str]:
+    """A command's ``main`` called with ``args`` (str()-ed): its exit status, argparse's
+    usage errors (exit 2) included, and what it printed on stdout and stderr."""
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as e:
+        status = e.code
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
 def untrained_run(root, seed: int = 0):
     """A run directory as model.icr leaves it (model.keras + config.json) holding an
     untrained tiny model: for tests of reading mechanics, which do not depend on what the

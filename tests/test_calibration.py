@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import untrained_run
+from conftest import run_main, untrained_run
 from digits.errors import DataError
 from model.reading import calibration
 from model.reading.calibration import SIGNALS, Calibrator
@@ -235,10 +235,7 @@ def test_model_calibrate_bad_input_is_one_line_and_writes_nothing(tmp_path, caps
     from model.calibrate import main
 
     run = untrained_run(tmp_path)
-    try:
-        code = main([str(run), *args])
-    except SystemExit as e:  # argparse's usage errors
-        code = e.code
+    code, _, err = run_main(main, [run, *args], capsys)
     assert code == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = err.strip().splitlines()
     assert message in err[-1] and not (run / calibration.FILE).exists()

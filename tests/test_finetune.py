@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_main as run
 from conftest import tiny_dataset_at
 from digits.dataset import read_labels
 from model.icr import FINETUNE_FLAGS
@@ -18,15 +19,6 @@ from model.training.finetune import FINETUNE_TRAIN, FinetuneConfig
 
 ARTEFACTS = {"model.keras", "config.json", "history.csv", "metrics.json", "curves.png",
              "samples.png", "model_summary.png"}
-
-
-def run(main, args, capsys):
-    try:
-        status = main([str(a) for a in args])
-    except SystemExit as e:  # argparse's usage errors: exit 2
-        status = e.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,10 @@ def choose_run(run: Path | str | None) -> Path:
 
 def describe_run(run: Path, config: dict) -> str:
     """Which model a run holds and what it was trained on, in one line."""
-    if "folder" in config:
+    if "adapt" in config:  # model.adapt: no labels, and it may have kept the original
+        trained = (f"adapted without labels to {config['folder']}" if config.get("adapted")
+                   else f"the original model, kept after adapting to {config['folder']}")
+    elif "folder" in config:
         trained = f"fine-tuned on {config['folder']}"
     else:
         manifest = config.get("dataset_manifest") or {}

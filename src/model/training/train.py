@@ -276,7 +276,7 @@ def resume_epoch(run_dir: Path) -> int | None:
 def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
           val_split: Split | ShardedSplit, net: NetConfig, cfg: TrainConfig, log=print,
           tensorboard: bool = False, strategy=None, initial: Path | None = None,
-          augment=None):
+          augment=None, initial_competes: bool = True):
     """Train a model into ``run_dir``; resumes from its backup if a previous run was killed.
 
     Args:
@@ -290,6 +290,10 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
             validation exact accuracy to replace it as the best model.
         augment: a tf.data map function applied to each training example every epoch
             (``model.training.augment.make_augment``; PNG splits only).
+        initial_competes: whether ``initial`` competes as epoch 0. Self-training
+            (``model.adaptation``) validates on the starting model's own readings, which
+            that model always reproduces best, so there it does not, and the best epoch
+            wins; the adaptation's guard compares the start and the result instead.
 
     Returns:
         The model with the best validation exact accuracy, also saved as run_dir/model.keras.
@@ -325,7 +329,7 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     train_ds = distorted(train_ds, cfg.distort, cfg.seed)
     val_ds = make_dataset(val_split, 256, net.height)
     baseline = None
-    if initial is not None:
+    if initial is not None and initial_competes:
         from model.evaluation.evaluate import greedy_readings
         from model.evaluation.metrics import evaluate
 

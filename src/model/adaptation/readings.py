@@ -1,0 +1,105 @@
+"""How a model reads a folder's prepared images, as ``model.read`` reads them, and which
+readings are sure enough to train on.
+
+Every image is prepared the ways reading tries (``model.reading.folder.prepare_folder_ways``);
+each way is read with a beam search and the way the model is surest of gives the reading
+(``model.reading.reader.most_confident``), exactly as ``model.read`` does. Kept beside it:
+how many of the ways read the same string. A reading that survives different preparations
+of the image, and that the model gives a high probability, is a pseudo-label; the share of
+ways that agree, over the folder, is the model's agreement with itself, which the guard
+compares before and after adapting (labels are never needed for either).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+READ_CHUNK = 256  # images per read_ways call: the progress bar moves this often
+
+
+@dataclass
+class Readings:
+    """One model's readings of a folder.
+
+    Attributes:
+        texts: (n,) the reading kept per image ("" where no way gave one).
+        confidence: (n,) its probability.
+        way: (n,) the way it came from.
+        agree: (n,) the share of the ways that gave a reading which read ``texts``.
+    """
+
+    texts: list[str]
+    confidence: np.ndarray
+    way: np.ndarray
+    agree: np.ndarray
+
+    def agreement(self) -> float:
+        """The model's agreement with itself: the mean share of ways reading alike."""
+        return float(self.agree.mean()) if len(self.agree) else 0.0
+
+    def summary(self) -> dict:
+        return {"agreement": round(self.agreement(), 6),
+                "unanimous": round(float((self.agree == 1).mean()), 6),
+                "mean_confidence": round(float(self.confidence.mean()), 6)}
+
+
+def read_prepared(model, net, ways: list[list], beam_width: int = 10,
+                  desc: str = "reading") -> Readings:
+    """Read every prepared way of every image (``ways[i][w]``: (height, width) uint8 or
+    None), with a progress bar, keeping per image the surest way as ``model.read`` does.
+
+    Args:
+        model: a callable from a padded batch (batch, height, W, 1) float32 to logits
+            (batch, T, 11), e.g. ``model.api.traced(keras_model)``.
+    """
+    from digits.cli import progress_bar
+    from model.decoding import decode
+    from model.reading.reader import most_confident, read_ways
+
+    def beam(logits, lengths):
+        return decode(logits, lengths, "beam", beam_width)
+
+    count = max((len(each) for each in ways if each), default=0)
+    per_way = [[None] * len(ways) for _ in range(count)]
+    with progress_bar(count * len(ways), desc, "img") as bar:
+        for w in range(count):
+            for start in range(0, len(ways), READ_CHUNK):
+                chunk = ways[start:start + READ_CHUNK]
+                column = [[each[w]] if each and len(each) > w and each[w] is not None else None
+                          for each in chunk]
+                found = read_ways(column, model, net, {"beam": beam}, batch=128)["beam"]
+                for i, (_, readings) in enumerate(found):
+                    per_way[w][start + i] = readings if column[i] is not None else None
+                bar.update(len(chunk))
+    chosen = most_confident(per_way) if count else []
+    texts, confidence, way, agree = [], [], [], []
+    for i, (w, best) in enumerate(chosen):
+        text = best[0].text if best else ""
+        texts.append(text)
+        confidence.append(math.exp(best[0].score) if best else 0.0)
+        way.append(w)
+        read = [column[i][0].text for column in per_way if column[i]]
+        agree.append(sum(t == text for t in read) / len(read) if read and best else 0.0)
+    return Readings(texts, np.array(confidence), np.array(way, int), np.array(agree))
+
+
+def pseudo_mask(readings: Readings, min_confidence: float, min_agree: float) -> np.ndarray:
+    """(n,) bool: the readings sure enough to train on: a digit string, read with at least
+    ``min_confidence`` probability, and read alike by at least ``min_agree`` of the ways."""
+    texts = np.array([bool(t) for t in readings.texts])
+    return (texts & (readings.confidence >= min_confidence)
+            & (readings.agree >= min_agree - 1e-9))
+
+
+def length_prior(readings: Readings, mask: np.ndarray) -> dict | None:
+    """The lengths of the sure readings: how many digits the folder's numbers have
+    (``--min-length``/``--max-length`` for ``model.read``), or None without any."""
+    lengths = [len(t) for t, m in zip(readings.texts, mask, strict=True) if m]
+    if not lengths:
+        return None
+    counts = np.bincount(lengths)
+    return {"min_length": int(min(lengths)), "max_length": int(max(lengths)),
+            "counts": {str(k): int(v) for k, v in enumerate(counts) if v}}
