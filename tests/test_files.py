@@ -51,3 +51,10 @@ def test_building_dir_replaces_the_directory_whole_or_not_at_all(tmp_path):
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+
+
+def test_a_built_directory_has_the_permissions_of_one_made_with_mkdir(tmp_path):
+    (tmp_path / "plain").mkdir()
+    with building_dir(tmp_path / "built"):
+        pass
+    assert (tmp_path / "built").stat().st_mode == (tmp_path / "plain").stat().st_mode

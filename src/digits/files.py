@@ -89,6 +89,9 @@ def building_dir(out: str | os.PathLike) -> Iterator[Path]:
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(out)
         tmp = Path(tempfile.mkdtemp(prefix=partial_dir_prefix(out), dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would stay on the finished directory
     except OSError as e:
         raise DataError(f"cannot write to {out}: {e.strerror or e}") from None
     try:
