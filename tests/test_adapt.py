@@ -185,6 +185,28 @@ def test_the_guard_keeps_the_original_when_adapting_cannot_help(tiny_run, tmp_pa
     assert (out / "calibration.json").read_text() == calibrator
 
 
+def test_the_guard_keeps_the_original_on_a_folder_like_its_training_data(tiny_run, tmp_path,
+                                                                         capsys):
+    """White on black, unaugmented, as the tiny run was trained: adapting cannot help, and
+    the round that was tried reads worse, so the original is kept."""
+    from digits.blocks import split_pools
+    from digits.compose import ComposeConfig, compose
+    from digits.sources import load_mnist
+
+    x, y = split_pools(load_mnist("embedded"))["test"]
+    chunk = compose(x, y, 150, ComposeConfig(min_length=1, max_length=2, augment=False),
+                    np.random.default_rng(5))
+    (tmp_path / "same" / "images").mkdir(parents=True)
+    for i, image in enumerate(chunk.images):
+        Image.fromarray(image).save(tmp_path / "same" / "images" / f"s{i:03d}.png")
+    status, stdout, err = run([tmp_path / "same", "--from", tiny_run, "--run-dir",
+                               tmp_path / "out", *QUICK], capsys)
+    assert status == 0, err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert "round 1" in metrics["candidates"] and metrics["kept"] == "original"
+    assert "kept the original model" in stdout
+
+
 @pytest.mark.parametrize("base, best, synthetic, kept", [
     (0.80, 0.80, 0.95, "original"),  # no rise in agreement
     (0.80, 0.90, 0.80, "original"),  # agrees more, but forgot the synthetic sequences
