@@ -15,22 +15,13 @@ from PIL import Image
 from scipy import ndimage
 
 from conftest import SRC, fake_mnist, untrained_run
+from conftest import run_main as call
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, read_labels, read_manifest, write_dataset
 from digits.errors import DataError
 
 TINY_DATA = ["--count-train", "20", "--count-val", "4", "--count-test", "4", "--source",
              "embedded"]
-
-
-def call(main, argv, capsys):
-    """(exit status, stdout, stderr) of a command's main, argparse's exits included."""
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as e:
-        status = e.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
 
 
 def one_line(err: str) -> str:

@@ -8,7 +8,7 @@ import keras
 import pytest
 
 import model.training.train as train_module
-from conftest import help_without_tensorflow, npz_dataset_at
+from conftest import help_without_tensorflow, npz_dataset_at, run_main
 from model.icr import NET_FLAGS, TRAIN_FLAGS, main
 from model.network import NetConfig
 from model.training.train import TrainConfig
@@ -31,12 +31,7 @@ def copy_dataset(src, tmp_path):
 
 
 def run(args, capsys):
-    try:
-        status = main([str(a) for a in args])
-    except SystemExit as e:  # argparse's usage errors: exit 2, as on the command line
-        status = e.code
-    out = capsys.readouterr()
-    return status, out.out, out.err
+    return run_main(main, args, capsys)
 
 
 def test_trains_evaluates_and_writes_every_artefact(tiny_dataset, tmp_path, capsys):

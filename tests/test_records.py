@@ -8,7 +8,7 @@ import pytest
 
 import model.inputs.datasets as data
 import model.inputs.records as records
-from conftest import fake_mnist
+from conftest import fake_mnist, run_main
 from digits.compose import ComposeConfig
 from digits.dataset import Counts, read_manifest, write_dataset
 from model.icr import main
@@ -38,12 +38,8 @@ def copy(src, tmp_path):
 
 
 def run(args, capsys):
-    try:
-        status = main([str(a) for a in args])
-    except SystemExit as e:  # argparse's usage errors: exit 2
-        status = e.code
-    out = capsys.readouterr()
-    return status, out.err
+    status, _, err = run_main(main, args, capsys)
+    return status, err
 
 
 def test_both_formats_stream_the_same_batches(datasets):

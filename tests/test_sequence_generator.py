@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import fake_mnist, help_without_tensorflow
+from conftest import fake_mnist, help_without_tensorflow, run_main
 from digits.sequence_generator import main
 
 TINY = ["--count-train", "30", "--count-val", "10", "--count-test", "10", "--workers", "1"]
@@ -21,11 +21,7 @@ def npz(tmp_path):
 
 
 def run(argv, capsys):
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse's usage errors: exit 2, as on the command line
-        status = e.code
-    err = capsys.readouterr().err
+    status, _, err = run_main(main, argv, capsys)
     return status, err
 
 

@@ -37,7 +37,6 @@ import csv
 import io
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digits.cli import Parser, fail, number, path, progress_bar
+from digits.cli import Parser, fail, number, path, progress_bar, sigterm_interrupts
 from digits.compose import DIGIT_SIZE, ComposeConfig
 from digits.errors import DataError
 
@@ -347,32 +346,26 @@ def build_parser() -> Parser:
     return p
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # the same clean-up as Ctrl-C: nothing half-written is left
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
     start = time.perf_counter()
     try:
-        from digits.sequence_generator import check_writable
-        from digits.sources import load_mnist
+        with sigterm_interrupts():
+            from digits.sequence_generator import check_writable
+            from digits.sources import load_mnist
 
-        check_writable(args.out, args.overwrite, MARKER)  # before loading MNIST
-        mnist = load_mnist(args.source, args.mnist)
-        print(f"MNIST: {mnist.source} ({mnist.reason})", file=sys.stderr)
-        with progress_bar(args.count, "rendering", "img") as bar:
-            render_battery(args.out, args.count, args.seed, overwrite=args.overwrite,
-                           mnist=mnist, progress=bar.update, split=args.split)
+            check_writable(args.out, args.overwrite, MARKER)  # before loading MNIST
+            mnist = load_mnist(args.source, args.mnist)
+            print(f"MNIST: {mnist.source} ({mnist.reason})", file=sys.stderr)
+            with progress_bar(args.count, "rendering", "img") as bar:
+                render_battery(args.out, args.count, args.seed, overwrite=args.overwrite,
+                               mnist=mnist, progress=bar.update, split=args.split)
     except DataError as e:
         return fail(str(e))
     except OSError as e:
         return fail(f"cannot write {e.filename or args.out}: {e.strerror or e}", 1)
     except KeyboardInterrupt:
         return fail("interrupted; nothing was written", 130)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     print(f"wrote {args.out} ({args.count:,} images, {time.perf_counter() - start:.1f} s)")
     return 0
 

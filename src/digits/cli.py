@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -22,6 +24,22 @@ def fail(message: str, status: int = 2) -> int:
     """Print a one-line error and return the exit status, for ``return fail(...)``."""
     print(f"error: {message}", file=sys.stderr)
     return status
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """Within the block, SIGTERM raises KeyboardInterrupt: a command that is told to stop
+    cleans up as after Ctrl-C, leaving nothing half-written. The previous handler is back
+    afterwards."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def progress_bar(total: int, desc: str, unit: str = "it"):

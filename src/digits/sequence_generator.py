@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import sys
 from pathlib import Path
 
-from digits.cli import DATA_DIR, Parser, describe_range, fail, number, path, progress_bar
+from digits.cli import (
+    DATA_DIR,
+    Parser,
+    describe_range,
+    fail,
+    number,
+    path,
+    progress_bar,
+    sigterm_interrupts,
+)
 from digits.compose import DIGIT_SIZE, FORMS, MIN_HEIGHT, REALISTIC, ComposeConfig
 from digits.errors import DataError
 from digits.files import check_replaceable, replacing
@@ -258,17 +266,10 @@ def write_examples(directory: Path, root: Path, manifest: dict) -> list[Path]:
     return written
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # the same clean-up as Ctrl-C: nothing half-written is left
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
+    with sigterm_interrupts():
         return _generate(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _generate(args) -> int:

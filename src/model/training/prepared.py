@@ -26,14 +26,13 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from digits.blocks import SPLIT_CODE
-from digits.cli import Parser, fail, number, path, progress_bar
+from digits.cli import Parser, fail, number, path, progress_bar, sigterm_interrupts
 from digits.compose import MIN_WIDTH_PER_DIGIT
 from digits.errors import DataError
 
@@ -219,19 +218,15 @@ def build_parser() -> Parser:
     return p
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     splits = tuple(s for s in args.splits.split(",") if s)
     if not splits or any(s not in SPLIT_CODE for s in splits):
         return fail(f"--splits {args.splits!r}: name splits among train, val, test")
-    signal.signal(signal.SIGTERM, _terminate)
     try:
-        prepare_dataset(args.src, args.out, args.share, args.seed, splits, args.workers,
-                        args.overwrite, log=lambda m: print(m, file=sys.stderr))
+        with sigterm_interrupts():
+            prepare_dataset(args.src, args.out, args.share, args.seed, splits, args.workers,
+                            args.overwrite, log=lambda m: print(m, file=sys.stderr))
     except DataError as e:
         return fail(str(e))
     except KeyboardInterrupt:
