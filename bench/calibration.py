@@ -84,10 +84,8 @@ def main(argv=None) -> int:
         for set_name, (x, right) in sets.items():
             ok = ~np.isnan(x).any(axis=1)
             confidence = np.zeros(len(right))
-            if calibrator is None:
-                confidence[ok] = 1 / (1 + np.exp(-x[ok, 0]))
-            else:
-                confidence[ok] = calibrator(x[ok])
+            confidence[ok] = (calibration.probability(x[ok]) if calibrator is None
+                              else calibrator(x[ok]))
             s = calibration.summary(confidence, right)
             entry[set_name] = s
             line += (f"  {100 * s['ece']:6.2f}% {100 * s['share_at_or_above_0.99']:5.1f}% "

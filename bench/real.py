@@ -76,7 +76,6 @@ def read_all(model, net, images, constraint, beam_width):
     beam reading's calibration signals (NaN where unreadable)."""
     from model.decoding import decode
     from model.decoding.constraints import constrained_decode
-    from model.reading.calibration import SIGNALS
     from model.reading.reader import chosen_signals, most_confident, run_ways
 
     kept = min(2, beam_width)  # two for the margin; the best reading is the same
@@ -89,11 +88,7 @@ def read_all(model, net, images, constraint, beam_width):
     per_way, entropies = run_ways(images, model, net, methods, batch=128)
     chosen = {name: most_confident(columns) if columns else [(0, [])] * len(images)
               for name, columns in per_way.items()}
-    signals = np.full((len(images), len(SIGNALS)), np.nan)
-    if per_way["beam"]:
-        for i, x in enumerate(chosen_signals(per_way["beam"], entropies, chosen["beam"])):
-            if x is not None:
-                signals[i] = x
+    signals = chosen_signals(per_way["beam"], entropies, chosen["beam"])
     return {method: [found[0].text if found else "" for _, found in picks]
             for method, picks in chosen.items()}, signals
 
@@ -101,8 +96,9 @@ def read_all(model, net, images, constraint, beam_width):
 def confidences(model, signals):
     """The model's probability of each beam reading, and its confidence as model.read
     reports it (the run's calibrator, if it has one); 0 where unreadable."""
-    logit = np.nan_to_num(signals[:, 0], nan=-np.inf)
-    raw = 1.0 / (1.0 + np.exp(-logit))
+    from model.reading.calibration import probability
+
+    raw = np.nan_to_num(probability(signals), nan=0.0)
     if model.calibrator is None:
         return raw, None
     read = ~np.isnan(signals).any(axis=1)

@@ -48,7 +48,7 @@ def folder_signals(reader, folder, beam_width: int = 10, generated: bool = False
         be read counts as read "" with signals of NaN (wrong, and left out of fitting).
     """
     from model.decoding import decode
-    from model.reading.calibration import SIGNALS
+    from model.reading import calibration
     from model.reading.folder import prepare_folder_ways
     from model.reading.reader import chosen_signals, most_confident, run_ways
 
@@ -61,13 +61,12 @@ def folder_signals(reader, folder, beam_width: int = 10, generated: bool = False
 
     per_way, entropies = run_ways(prepared.ways, reader, reader.net, {"read": beam}, 128)
     chosen = most_confident(per_way["read"])
-    found = chosen_signals(per_way["read"], entropies, chosen)
     texts = [""] * len(folder)
-    x = np.full((len(folder), len(SIGNALS)), np.nan)
-    for row, (_, readings), vector in zip(prepared.rows, chosen, found, strict=True):
+    for row, (_, readings) in zip(prepared.rows, chosen, strict=True):
         if readings:
             texts[row] = readings[0].text
-            x[row] = vector
+    x = np.full((len(folder), len(calibration.SIGNALS)), np.nan)
+    x[prepared.rows] = chosen_signals(per_way["read"], entropies, chosen)
     right = np.array([t == truth for t, truth in zip(texts, folder.texts, strict=True)])
     return texts, x, right
 
@@ -170,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         read = ~np.isnan(x).any(axis=1)
         x, right = x[read], right[read]
         fitted = calibration.fit(x, right, used, what)
-        before = calibration.expected_calibration_error(1 / (1 + np.exp(-x[:, 0])), right)
+        before = calibration.expected_calibration_error(calibration.probability(x), right)
         after = held_out_error(x, right, used)
         saved = calibration.save(fitted, reader.run)
     except DataError as e:

@@ -57,7 +57,7 @@ def read_prepared(model, net, ways: list[list], beam_width: int = 10,
     """
     from digits.cli import progress_bar
     from model.decoding import decode
-    from model.reading.reader import most_confident, read_ways
+    from model.reading.reader import agreement, most_confident, read_ways
 
     def beam(logits, lengths):
         return decode(logits, lengths, "beam", beam_width)
@@ -81,8 +81,7 @@ def read_prepared(model, net, ways: list[list], beam_width: int = 10,
         texts.append(text)
         confidence.append(math.exp(best[0].score) if best else 0.0)
         way.append(w)
-        read = [column[i][0].text for column in per_way if column[i]]
-        agree.append(sum(t == text for t in read) / len(read) if read and best else 0.0)
+        agree.append(agreement(per_way, i, text) if best else 0.0)
     return Readings(texts, np.array(confidence), np.array(way, int), np.array(agree))
 
 

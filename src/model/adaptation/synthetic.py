@@ -48,7 +48,6 @@ def exact_as_generated(model, net, images, texts, batch: int = 128) -> float:
     from model.decoding import best_texts, decode
     from model.inputs.datasets import pad_images
 
-    read = []
     order = sorted(range(len(images)), key=lambda i: images[i].shape[1])
     by_index = {}
     for start in range(0, len(order), batch):

@@ -84,6 +84,11 @@ def signals(scores: Sequence[float], text: str, agreement: float, entropy: float
                      agreement, entropy, peak, len(text), float(ways == 1)], np.float64)
 
 
+def probability(x: np.ndarray) -> np.ndarray:
+    """The model's probability of each reading, from its SIGNALS rows (the logit)."""
+    return 1.0 / (1.0 + np.exp(-np.atleast_2d(x)[:, SIGNALS.index("logit")]))
+
+
 @dataclass(frozen=True)
 class Calibrator:
     """A logistic model of P(right | signals) over some of SIGNALS.
@@ -241,10 +246,10 @@ def load(run_dir: Path) -> Calibrator | None:
 
 def save(calibrator: Calibrator, run_dir: Path) -> Path:
     """Write ``calibration.json`` in ``run_dir`` whole or not at all."""
+    from digits.files import write_json
+
     path = Path(run_dir) / FILE
-    tmp = path.with_name(f".{FILE}.tmp")
-    tmp.write_text(json.dumps(calibrator.to_dict(), indent=2) + "\n")
-    tmp.replace(path)
+    write_json(path, calibrator.to_dict())
     return path
 
 

@@ -177,27 +177,35 @@ def read_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
             for name, columns in per_way.items()}
 
 
+def agreement(columns: Sequence[Sequence[list | None]], i: int, text: str) -> float:
+    """The share of the ways that gave image i a reading whose best reading is ``text``
+    (``columns[w][i]``: its readings the w-th way, best first; None or [] where none)."""
+    texts = [column[i][0].text for column in columns if column[i]]
+    return sum(t == text for t in texts) / len(texts) if texts else 0.0
+
+
 def chosen_signals(columns: Sequence[Sequence[list | None]], entropies: Sequence[Sequence],
-                   chosen: Sequence[tuple[int, list]]) -> list:
-    """Per image, the calibration signals (``calibration.signals``) of its kept reading, or
-    None where it has none.
+                   chosen: Sequence[tuple[int, list]]):
+    """The calibration signals (``calibration.signals``) of each image's kept reading.
 
     Args:
         columns: ``columns[w][i]``, one decoder's readings per way (``run_ways``).
         entropies: ``run_ways``'s entropies.
         chosen: ``most_confident(columns)``.
-    """
-    from model.reading.calibration import signals
 
-    out = []
+    Returns:
+        (images, len(SIGNALS)) float64, a row of NaN where an image has no reading.
+    """
+    import numpy as np
+
+    from model.reading.calibration import SIGNALS, signals
+
+    out = np.full((len(chosen), len(SIGNALS)), np.nan)
     for i, (w, found) in enumerate(chosen):
-        if not found:
-            out.append(None)
-            continue
-        texts = [column[i][0].text for column in columns if column[i]]
-        agreement = sum(t == found[0].text for t in texts) / len(texts)
-        out.append(signals([r.score for r in found], found[0].text, agreement,
-                           *entropies[w][i], ways=len(columns)))
+        if found:
+            out[i] = signals([r.score for r in found], found[0].text,
+                             agreement(columns, i, found[0].text), *entropies[w][i],
+                             ways=len(columns))
     return out
 
 

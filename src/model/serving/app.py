@@ -162,16 +162,20 @@ def _whole_number(name: str, value: Any) -> int:
 
 
 def _fraction(name: str, value: Any) -> float:
+    """A number from 0 to 1, as ``model.api.check_confidence`` takes it, or its text."""
+    from model.api import check_confidence
+
     number = value
     if isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
-            number = None
-    if (isinstance(number, int | float) and not isinstance(number, bool)
-            and math.isfinite(number) and 0 <= number <= 1):
-        return float(number)
-    raise ApiError(400, f"{name} must be a number from 0 to 1, got {_describe(value)}")
+            pass
+    try:
+        return check_confidence(number)
+    except DataError:
+        raise ApiError(400, f"{name} must be a number from 0 to 1, got "
+                            f"{_describe(value)}") from None
 
 
 def _describe(value: Any) -> str:
