@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -32,16 +32,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import ROOT, report  # noqa: E402
-
-
-def unlabelled(folder, rows, out: Path) -> Path:
-    """A folder of links to the given rows' images, under their own names, no labels."""
-    out.mkdir(parents=True)
-    for i in rows:
-        link = out / folder.names[i]
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(Path(folder.files[i]).resolve())
-    return out
+from finetune import halves, link_folder  # noqa: E402
 
 
 def exact(run, folder, rows) -> dict:
@@ -59,7 +50,7 @@ def measure(run: Path, folder, adapt_rows, read_rows, out: Path, flags, scratch:
     from model.adapt import main as adapt
     from model.runs import load_run
 
-    source = unlabelled(folder, adapt_rows, scratch / name)
+    source = link_folder(folder, adapt_rows, scratch / name, labels=False)
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         status = adapt([str(source), "--from", str(run), "--run-dir", str(out),
@@ -68,8 +59,6 @@ def measure(run: Path, folder, adapt_rows, read_rows, out: Path, flags, scratch:
         raise SystemExit(status)
     seconds = time.perf_counter() - start
     _, _, config = load_run(out)
-    import json
-
     metrics = json.loads((out / "metrics.json").read_text())
     return {"adapted_images": len(adapt_rows), "adapt_s": round(seconds, 1),
             "kept": config["kept"], "guard": metrics["guard"],
@@ -96,9 +85,8 @@ def main(argv=None) -> int:
     cases = []
     for root in args.folders:
         folder = read_folder(root)
-        sides = [folder.names.index(n) for n in folder.half("tune").names]
-        other = [folder.names.index(n) for n in folder.half("report").names]
-        cases.append((root.name, "inductive", folder, sides, other))
+        tune, report_rows = halves(folder.names)
+        cases.append((root.name, "inductive", folder, tune, report_rows))
         if args.transductive:
             every = list(range(len(folder)))
             cases.append((root.name, "transductive", folder, every, every))
@@ -119,7 +107,6 @@ def main(argv=None) -> int:
                   f" -> {100 * entry['after']['exact']:6.2f}%, CER "
                   f"{100 * entry['before']['cer']:5.2f}% -> {100 * entry['after']['cer']:5.2f}%"
                   f"; kept {entry['kept']}, {entry['adapt_s']:.0f} s", flush=True)
-    shutil.rmtree(args.work / ".tmp", ignore_errors=True)
     return report(results, "adapt.py", argv, args.json)
 
 

@@ -48,20 +48,21 @@ def halves(names: list[str]) -> tuple[list[int], list[int]]:
             [i for i, s in enumerate(sides) if s == "report"])
 
 
-def link_folder(folder, rows: list[int], out: Path) -> Path:
-    """A labelled folder at ``out`` holding the given rows: links to the original images,
-    under the same file names, and their labels."""
+def link_folder(folder, rows: list[int], out: Path, labels: bool = True) -> Path:
+    """A folder at ``out`` holding the given rows: links to the original images, under the
+    same file names, and (``labels``) their labels.csv."""
     import csv
 
     out.mkdir(parents=True)
-    with open(out / "labels.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file_name", "text"])
-        for i in rows:
-            link = out / folder.names[i]
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(Path(folder.files[i]).resolve())
-            writer.writerow([folder.names[i], folder.texts[i]])
+    for i in rows:
+        link = out / folder.names[i]
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path(folder.files[i]).resolve())
+    if labels:
+        with open(out / "labels.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["file_name", "text"])
+            writer.writerows([folder.names[i], folder.texts[i]] for i in rows)
     return out
 
 
@@ -70,7 +71,7 @@ def score(model, net, images, truths, constraint, beam_width: int) -> dict:
     from model.evaluation.metrics import evaluate
     from real import read_all
 
-    reads = read_all(model, net, images, constraint, beam_width)
+    reads, _ = read_all(model, net, images, constraint, beam_width)
     return {method: {k: evaluate(truths, texts)[k] for k in ("exact", "cer")}
             for method, texts in reads.items()}
 
