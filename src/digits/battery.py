@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import sys
 import time
@@ -262,7 +261,7 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
         DataError: a bad count, an ``out`` that may not be replaced, unreadable MNIST.
     """
     from digits.blocks import compose_block, encode_png, split_pools
-    from digits.files import building_dir
+    from digits.files import building_dir, write_json
     from digits.sequence_generator import check_writable
     from digits.sources import load_mnist
 
@@ -320,7 +319,7 @@ def render_battery(out: Path, count: int, seed: int = DEFAULT_SEED, source: str 
                        "writer_disjoint_test": mnist.writer_disjoint_test,
                        f"{split}_digits": int(len(pool[1]))},
         }
-        (tmp / MARKER).write_text(json.dumps(settings, indent=2) + "\n")
+        write_json(tmp / MARKER, settings)
     return settings
 
 

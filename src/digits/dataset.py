@@ -29,7 +29,7 @@ from pathlib import Path
 from digits import __version__, blocks
 from digits.compose import ComposeConfig
 from digits.errors import DataError
-from digits.files import building_dir, check_replaceable
+from digits.files import building_dir, check_replaceable, write_json
 from digits.sources import MnistDigits, sha256_file
 
 SCHEMA_VERSION = 1  # PNG datasets: still written as version 1, so every release reads them.
@@ -175,7 +175,7 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
                 "pools": "; ".join(f"{k}: {v}" for k, v in blocks.POOL_RULES.items()),
             },
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_json(tmp / "manifest.json", manifest)
     return manifest
 
 

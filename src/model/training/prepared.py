@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import multiprocessing
 import os
 import shutil
@@ -130,7 +129,7 @@ def prepare_dataset(src: Path, out: Path, share: float, seed: int,
         DataError: SRC is not a PNG dataset, a split is unknown, or OUT cannot be written.
     """
     from digits.dataset import dataset_format, read_manifest
-    from digits.files import building_dir, check_replaceable
+    from digits.files import building_dir, check_replaceable, write_json
 
     manifest = read_manifest(src)
     if dataset_format(manifest) != "png":
@@ -154,7 +153,7 @@ def prepare_dataset(src: Path, out: Path, share: float, seed: int,
             "share": share, "seed": seed, "splits": counts, "source": str(src),
             "how": "rendered as digits.battery renders, then model.reading.preprocess."
                    "prepare (the default way); too narrow for its label: kept as generated"}}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_json(tmp / "manifest.json", manifest)
     log(f"wrote {out}: " + ", ".join(f"{s} {c['prepared']:,} of {c['count']:,} prepared"
                                        for s, c in counts.items()))
     return manifest
