@@ -152,7 +152,7 @@ def print_confidence(report_by_folder: dict) -> None:
     for name, entry in report_by_folder.items():
         for side in ("all", "tune", "report"):
             scores = entry if side == "all" else entry.get(side)
-            if not scores:
+            if not scores or "confidence" not in scores:  # --half reads one half only
                 continue
             for kind, s in scores["confidence"].items():
                 if not s:
@@ -248,8 +248,9 @@ def main(argv=None) -> int:
                   + "  ".join(cells), flush=True)
         confidence_report[folder.name] = entry
         if args.plots:
+            shown = args.half or "report"
             plot_confidence(args.plots, folder.name, raw, calibrated, right,
-                            sides == "report", "report half")
+                            sides == shown, f"{shown} half")
         results["folders"][folder.name] = entry
         if args.grid:
             args.grid.mkdir(parents=True, exist_ok=True)

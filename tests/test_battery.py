@@ -252,18 +252,24 @@ def test_failure_leaves_nothing(tmp_path, monkeypatch, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def bench_module(name: str):
+    """bench/NAME.py as a module (bench/ is not a package; its scripts import each other)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}",
+                                                      ROOT / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return module
+
+
 def test_bench_reads_both_paths(made):
     """bench/battery.py's reading with the shipped model on 12 images: it runs and gives
     accuracies for both paths (how good they are is bench/battery.py's to measure)."""
     out, _ = made
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_battery",
-                                                      ROOT / "bench" / "battery.py")
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    bench = bench_module("battery")
     from model.api import Reader
 
     model = Reader(ROOT / "models" / "mnist-crnn")
@@ -273,3 +279,22 @@ def test_bench_reads_both_paths(made):
     for path in bench.PATHS:
         assert 0 <= results["overall"][path]["exact"] <= 1
         assert results["overall"][path]["images"] == 12
+
+
+@pytest.mark.parametrize("half", [None, "tune"])
+def test_bench_real_reads_a_folder_whole_or_one_half(made, half, tmp_path, capsys):
+    """bench/real.py on the battery as a labelled folder (images/ + labels.csv): whole, it
+    scores every half; with --half it scores that half alone, and its confidence table and
+    plot come from that half."""
+    out, _ = made
+    args = [str(ROOT / "models" / "mnist-crnn"), str(out), "--limit", "16",
+            "--json", str(tmp_path / "r.json"), "--plots", str(tmp_path / "plots")]
+    assert bench_module("real").main(args + (["--half", half] if half else [])) == 0
+    entry = json.loads((tmp_path / "r.json").read_text())["folders"][out.name]
+    sides = [s for s in ("tune", "report") if s in entry]
+    assert sides == ([half] if half else ["tune", "report"])
+    assert ("confidence" in entry) == (half is None)
+    assert sum(entry[s]["images"] for s in sides) == entry["images"]
+    table = capsys.readouterr().out.split("confidence (beam)")[1]
+    assert f"{out.name:<18}{half or 'report':<8}" in table
+    assert (tmp_path / "plots" / f"confidence_{out.name}.png").is_file()
