@@ -98,6 +98,10 @@ class PrepConfig:
     # Touching digits make one wide component: it may seed the number when about as high as
     # the tallest component, instead of a smaller upright piece (a speck, a single digit).
     merged: bool = field(default=True, metadata=CLEAN)
+    # A horizontal run of ink is a line only when longer than this many times the rows the
+    # ink spans (0: any run over line_fraction of the width is): the bar of a 7 or the foot
+    # of a 2 can span most of a tight crop around one digit.
+    line_beyond: float = field(default=1.0, metadata=CLEAN)
 
     def cleaning(self) -> tuple:
         """The values steps 3 to 6 read: equal for two configs that clean alike."""
@@ -217,7 +221,7 @@ def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> 
     ink = _step(steps, "3_contrast", normalise_contrast(base, cfg.floor))
     if cfg.lines:
         ink = remove_lines(ink, cfg.line_fraction, cfg.border_fraction, cfg.mask_level,
-                           cfg.border_beyond)
+                           cfg.border_beyond, cfg.line_beyond)
     ink = _step(steps, "4_lines", ink)
     if cfg.components:
         ink = clean_components(ink, cfg.speck_fraction, cfg.mask_level, cfg.edge_digits,

@@ -95,26 +95,29 @@ def normalise_contrast(ink: np.ndarray, floor: float) -> np.ndarray:
 
 
 def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
-                 mask_level: float = 64, border_beyond: float = 0.0) -> np.ndarray:
+                 mask_level: float = 64, border_beyond: float = 0.0,
+                 line_beyond: float = 0.0) -> np.ndarray:
     """Erase straight horizontal and vertical runs of ink longer than ``fraction`` of the
     image: ruling lines, underlines, table borders and scan edges. A vertical run counts
     only near the left or right edge (BORDER_BAND), and, with ``border_beyond``, only when
-    longer than that many times the rows the ink between the edge bands spans."""
+    longer than that many times the rows the ink between the edge bands spans; with
+    ``line_beyond``, a horizontal run only when longer than that many times the rows the
+    ink spans (a line runs past a number, the bar of a 7 filling a tight crop does not)."""
     mask = ink > mask_level
     h, w = mask.shape
     lines = np.zeros_like(mask)
     if w >= MIN_LINE_SIDE:
-        lines |= long_runs(mask, max(MIN_RUN, int(w * fraction)))
+        length = max(MIN_RUN, int(w * fraction))
+        if line_beyond > 0:
+            length = max(length, int(np.ceil(line_beyond * _mass_rows(mask))))
+        lines |= long_runs(mask, length)
     if h >= MIN_LINE_SIDE:
         band = max(1, int(w * BORDER_BAND))
         length = max(MIN_RUN, int(h * border_fraction))
         if border_beyond > 0 and w > 2 * band:
             # The rows holding the middle of the ink between the edge bands, by mass, so
             # that the thin arm of a cell's corner reaching in does not count.
-            mass = np.cumsum(mask[:, band:-band].sum(axis=1), dtype=np.float64)
-            if mass[-1] > 0:
-                first, last = np.searchsorted(mass / mass[-1], SPAN)
-                length = max(length, int(np.ceil(border_beyond * (last - first + 1))))
+            length = max(length, int(np.ceil(border_beyond * _mass_rows(mask[:, band:-band]))))
         vertical = long_runs(mask.T, length).T
         edge = np.zeros_like(mask)
         edge[:, :band] = edge[:, -band:] = True
@@ -125,6 +128,15 @@ def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
     out = ink.copy()
     out[lines] = 0
     return out
+
+
+def _mass_rows(mask: np.ndarray) -> int:
+    """How many rows hold the middle 90% of ``mask``'s pixels (SPAN); 0 for no ink."""
+    mass = np.cumsum(mask.sum(axis=1), dtype=np.float64)
+    if mass[-1] <= 0:
+        return 0
+    first, last = np.searchsorted(mass / mass[-1], SPAN)
+    return int(last - first + 1)
 
 
 def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
