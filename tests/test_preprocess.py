@@ -272,3 +272,27 @@ def test_a_ruling_line_past_a_single_digit_is_still_removed():
     cell[30:32, :] = 255  # a ruling line across the cell, four times the digit's height
     steps = prepare(cell, keep_steps=True).steps
     assert steps["4_lines"][30:32, :40].max() < 64
+
+
+@pytest.mark.parametrize("scale", [3, 5])
+@pytest.mark.parametrize("polarity", ["white", "dark_on_paper"])
+def test_a_large_tight_crop_of_a_number_keeps_every_digit(scale, polarity):
+    # A number cropped into its ink and photographed 3 or 5 times larger: the digits cut by
+    # the top and bottom edges were taken for blobs at the edge (the crop was too large to
+    # count as a tight cell), and the number lost all but its inner digits at 5 times.
+    mnist = load_mnist("embedded")
+    cfg = ComposeConfig(augment=False, min_length=5, max_length=5)
+    images = compose(mnist.x_train, mnist.y_train, 8, cfg, np.random.default_rng(3)).images
+    for image in images:
+        crop = tight(image, 1).astype(np.float32)
+        big = np.asarray(Image.fromarray(crop, mode="F").resize(
+            (crop.shape[1] * scale, crop.shape[0] * scale), Image.BILINEAR))
+        if polarity == "dark_on_paper":
+            big = 230 - big * 0.8
+        out = prepare(big).image
+
+        def aspect(x):
+            box = x > 64
+            return box.any(axis=0).sum() / box.any(axis=1).sum()
+
+        assert aspect(out) >= 0.9 * aspect(tight(image)), (aspect(out), aspect(image))

@@ -51,12 +51,19 @@ UNDERLINE = 0.4
 # With ``merged``, a flat component at least MERGED of the tallest's height is touching
 # digits, not a stroke, and may seed the number.
 MERGED = 0.8
+# With ``spanning``, a crop of any size is tight when a component cut by its top or bottom
+# edge spans SPAN_ROWS of its height and is shaped as digits are: at most SPAN_WIDTH times
+# as wide as high (touching digits, not a frame), its ink between SPAN_FILL of its box (not
+# the outline of a ruling line and a border, not a scan margin's solid band).
+SPAN_WIDTH = 2.0
+SPAN_ROWS = 0.8
+SPAN_FILL = (0.08, 0.5)
 FRINGE = 2  # dilations of the kept mask: the faint anti-aliased fringe of a kept stroke
 
 
 def clean_components(ink: np.ndarray, speck_fraction: float,
                      mask_level: float = 64, edge_digits: bool = False,
-                     merged: bool = False) -> np.ndarray:
+                     merged: bool = False, spanning: bool = False) -> np.ndarray:
     """Keep the components that form the written number and drop the rest.
 
     Dropped: specks far smaller than the largest component; large blobs or slivers touching
@@ -73,6 +80,9 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
             be thin for its height to count as a border, and a narrow stroke at the edge
             within the number's rows joins it (a "1").
         merged: a wide component as high as the tallest (touching digits) may seed.
+        spanning: a crop is also tight, whatever its size, when a digit-shaped component
+            cut by its top or bottom edge spans most of its height (a photo cropped to the
+            number's ink).
 
     Returns:
         ``ink`` with the dropped components set to 0, float32.
@@ -86,7 +96,8 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
     h, w = mask.shape
     areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
     boxes = ndimage.find_objects(labels)
-    tight = min(h, w) < TIGHT_CROP
+    tight = min(h, w) < TIGHT_CROP or (spanning and any(
+        _spans(b, a, h, w) for a, b in zip(areas, boxes, strict=True)))
     # The number's size, to tell specks and shadows: its largest component clear of the
     # edge. In a tight crop only a digit-sized component counts, else the largest of all.
     inner = [a for a, b in zip(areas, boxes, strict=True)
@@ -192,6 +203,15 @@ def _flat(box) -> bool:
 def _digit_sized(box, h: int) -> bool:
     bh, bw = _size(box)
     return bw < FLAT * bh and bh >= DIGIT_ROWS * h
+
+
+def _spans(box, area: float, h: int, w: int) -> bool:
+    """A digit-shaped component cut by the top or bottom edge (SPAN_ROWS, SPAN_WIDTH,
+    SPAN_FILL): neither a sliver nor a blob (a scan edge, a border, a shadow)."""
+    bh, bw = _size(box)
+    return ((box[0].start == 0 or box[0].stop == h) and bh >= SPAN_ROWS * h
+            and bw > THIN * bh and bw <= SPAN_WIDTH * bh and area <= EDGE_BLOB * h * w
+            and SPAN_FILL[0] * bh * bw <= area <= SPAN_FILL[1] * bh * bw)
 
 
 def _touches(box, h: int, w: int) -> bool:

@@ -102,6 +102,10 @@ class PrepConfig:
     # ink spans (0: any run over line_fraction of the width is): the bar of a 7 or the foot
     # of a 2 can span most of a tight crop around one digit.
     line_beyond: float = field(default=1.0, metadata=CLEAN)
+    # A crop is tight (its edge digits kept, see model.reading.components) also when a
+    # digit-shaped component is cut by its top or bottom edge, whatever its size: a photo
+    # cropped to the number is larger than a cell but as tight.
+    spanning: bool = field(default=True, metadata=CLEAN)
 
     def cleaning(self) -> tuple:
         """The values steps 3 to 6 read: equal for two configs that clean alike."""
@@ -225,7 +229,7 @@ def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> 
     ink = _step(steps, "4_lines", ink)
     if cfg.components:
         ink = clean_components(ink, cfg.speck_fraction, cfg.mask_level, cfg.edge_digits,
-                               cfg.merged)
+                               cfg.merged, cfg.spanning)
     ink = _step(steps, "5_components", ink)
     box = ink_box(ink)
     if box is None:
