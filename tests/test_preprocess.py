@@ -178,6 +178,12 @@ def tight(image, cut=0):
     return image[rows[0] + cut:rows[-1] + 1 - cut, cols[0] + cut:cols[-1] + 1 - cut]
 
 
+def aspect(image, level=64):
+    """Columns over rows that hold ink: the same for a number however it is scaled."""
+    box = image > level
+    return box.any(axis=0).sum() / box.any(axis=1).sum()
+
+
 def columns_with_ink(image, level=64):
     """Runs of inked columns: one per digit when the digits do not touch."""
     inked = (image > level).any(axis=0).astype(np.int8)
@@ -197,10 +203,6 @@ def test_digits_at_the_edges_of_a_tight_crop_are_kept(polarity, cut):
         out = prepare(crop).image
         # The prepared number spans as many columns, for its height, as the crop did: no
         # digit at either end was taken for a border or a remnant and erased.
-        def aspect(x):
-            box = (x > 64)
-            return box.any(axis=0).sum() / box.any(axis=1).sum()
-
         assert aspect(out) >= 0.9 * aspect(tight(image)), (aspect(out), aspect(image))
 
 
@@ -290,9 +292,4 @@ def test_a_large_tight_crop_of_a_number_keeps_every_digit(scale, polarity):
         if polarity == "dark_on_paper":
             big = 230 - big * 0.8
         out = prepare(big).image
-
-        def aspect(x):
-            box = x > 64
-            return box.any(axis=0).sum() / box.any(axis=1).sum()
-
         assert aspect(out) >= 0.9 * aspect(tight(image)), (aspect(out), aspect(image))
