@@ -28,10 +28,10 @@ TOLERANCE = 0.06
 MIN_CORRELATION = 0.88
 
 
-def sequences(n=4):
+def sequences(n=4, length=4, seed=1):
     mnist = load_mnist("embedded")  # real strokes: the fake digits are plain blocks
-    cfg = ComposeConfig(augment=False, min_length=4, max_length=4)
-    return compose(mnist.x_train, mnist.y_train, n, cfg, np.random.default_rng(1)).images
+    cfg = ComposeConfig(augment=False, min_length=length, max_length=length)
+    return compose(mnist.x_train, mnist.y_train, n, cfg, np.random.default_rng(seed)).images
 
 
 def scan(image, k=3):
@@ -193,10 +193,7 @@ def columns_with_ink(image, level=64):
 @pytest.mark.parametrize("polarity", ["white", "dark_on_paper"])
 @pytest.mark.parametrize("cut", [0, 1])
 def test_digits_at_the_edges_of_a_tight_crop_are_kept(polarity, cut):
-    mnist = load_mnist("embedded")
-    cfg = ComposeConfig(augment=False, min_length=5, max_length=5)
-    images = compose(mnist.x_train, mnist.y_train, 8, cfg, np.random.default_rng(3)).images
-    for image in images:
+    for image in sequences(8, length=5, seed=3):
         crop = tight(image, cut).astype(np.float32)
         if polarity == "dark_on_paper":
             crop = 230 - crop * 0.8
@@ -282,10 +279,7 @@ def test_a_large_tight_crop_of_a_number_keeps_every_digit(scale, polarity):
     # A number cropped into its ink and photographed 3 or 5 times larger: the digits cut by
     # the top and bottom edges were taken for blobs at the edge (the crop was too large to
     # count as a tight cell), and the number lost all but its inner digits at 5 times.
-    mnist = load_mnist("embedded")
-    cfg = ComposeConfig(augment=False, min_length=5, max_length=5)
-    images = compose(mnist.x_train, mnist.y_train, 8, cfg, np.random.default_rng(3)).images
-    for image in images:
+    for image in sequences(8, length=5, seed=3):
         crop = tight(image, 1).astype(np.float32)
         big = np.asarray(Image.fromarray(crop, mode="F").resize(
             (crop.shape[1] * scale, crop.shape[0] * scale), Image.BILINEAR))
