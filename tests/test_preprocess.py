@@ -287,3 +287,21 @@ def test_a_large_tight_crop_of_a_number_keeps_every_digit(scale, polarity):
             big = 230 - big * 0.8
         out = prepare(big).image
         assert aspect(out) >= 0.9 * aspect(tight(image)), (aspect(out), aspect(image))
+
+
+def test_one_way_keeps_a_digit_that_fills_a_large_crop():
+    # A single digit photographed large and cropped into its ink: each window of the
+    # paper's estimate is mostly stroke, so the default way subtracts the strokes as paper
+    # and keeps only their edges; the way that caps the paper's estimate keeps the digit.
+    mnist = load_mnist("embedded")
+    capped = [cfg for cfg in read_variants(PrepConfig()) if cfg.paper_cap]
+    assert len(capped) == 1 and not PrepConfig().paper_cap
+    for digit in (0, 3, 5):
+        image = mnist.x_test[np.flatnonzero(mnist.y_test == digit)[0]]
+        crop = tight(image, 1).astype(np.float32)
+        width = round(crop.shape[1] * 132 / crop.shape[0])
+        big = 230 - 0.8 * np.asarray(Image.fromarray(crop, mode="F").resize((width, 132),
+                                                                            Image.BILINEAR))
+        clean = prepare(image.astype(np.float32)).image
+        assert compare(clean, prepare(big).image)[1] < 0.3, digit
+        assert compare(clean, prepare(big, capped[0]).image)[1] > 0.6, digit

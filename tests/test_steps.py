@@ -9,6 +9,7 @@ from model.reading.steps import (
     fit_height,
     ink_band,
     ink_box,
+    ink_split,
     normalise_contrast,
     normalise_stroke,
     remove_background,
@@ -54,6 +55,24 @@ def test_the_paper_is_subtracted_and_the_strokes_stay(side):
     out = remove_background(ink)
     assert out[side // 2, side] > 120  # the stroke stays strong
     assert np.percentile(out, 50) < 15  # the paper, shading and all, is gone
+
+
+def test_a_digit_filling_a_large_crop_is_not_taken_for_paper():
+    # A 0 photographed large and cropped to its ink: every paper-sized window is mostly
+    # stroke, and the median alone subtracts the stroke as paper; capped, it does not.
+    rows, cols = np.mgrid[0:120, 0:90]
+    ring = np.hypot((rows - 60) / 57.6, (cols - 45) / 43.2)
+    ink = np.where((ring > 0.55) & (ring < 1.0), 210.0, 30.0).astype(np.float32)
+    stroke = (ring > 0.6) & (ring < 0.95)
+    assert remove_background(ink)[stroke].min() == 0
+    out = remove_background(ink, capped=True)
+    assert out[stroke].min() > 90 and np.percentile(out[ring > 1.05], 50) == 0
+
+
+def test_the_ink_split_falls_between_paper_and_ink():
+    values = np.concatenate([np.full(300, 20.0), np.full(100, 180.0)])
+    assert 20 < ink_split(values) < 180
+    assert ink_split(np.full(10, 7.0)) >= 7  # one class: nothing lies above the split
 
 
 def test_contrast_brings_faint_ink_to_full_strength_and_drops_what_is_below_the_floor():

@@ -8,7 +8,7 @@ so ``prepare`` maps one onto the other, step by step (``model.reading.steps`` an
 
 1. grayscale (``model.reading.images``), then polarity: ink becomes bright whatever the paper;
 2. background normalisation: a smooth estimate of the paper (shading, tone, a photo's
-   uneven light) is subtracted;
+   uneven light) is subtracted (one way keeps it below the split between paper and ink);
 3. contrast normalisation: faint pencil and black marker both end at full strength;
 4. ruling lines and table borders removed;
 5. specks and blobs touching the edge dropped, the number's components kept;
@@ -85,6 +85,10 @@ class PrepConfig:
     # Steps 2, 4 and 5 can be switched off, to measure what each buys (bench/real.py
     # --prep; docs/reading.md has the figures).
     background: bool = field(default=True, metadata=CLEAN)
+    # The paper's estimate stays below the split between paper and ink: a stroke filling
+    # its window (a large digit in a tight crop) is not subtracted as paper. One of the
+    # ways (READ_VARIANTS), not the default: it keeps a scan's dark margin as ink.
+    paper_cap: bool = field(default=False, metadata=CLEAN)
     lines: bool = field(default=True, metadata=CLEAN)
     components: bool = field(default=True, metadata=CLEAN)
     # A vertical border near the left or right edge must be longer than this many times the
@@ -117,12 +121,16 @@ class PrepConfig:
 # model is surest of (model.reading.reader.most_confident). The contrast floor drops faint
 # strokes along with the noise: some images read right only with it, some only without.
 # The scale is the other guess that goes wrong (a flag, a tail or a stray mark moves the
-# ink's middle rows): each floor is also tried with the ink band 10% lower and 10% higher.
-# docs/journal.md has the measurements behind each way.
+# ink's middle rows): the ink band is also tried 10% lower with and without the floor, and
+# 10% higher without it. The last way keeps the paper's estimate below the ink
+# (``paper_cap``): a large digit filling its crop keeps its strokes, while a scan's dark
+# margin, which the cap would keep, reads better the other ways. docs/journal.md has the
+# measurements behind each way.
 READ_VARIANTS: tuple[dict, ...] = (
     {}, {"floor": 0.0},
     {"band_height": 14.5}, {"band_height": 14.5, "floor": 0.0},
-    {"band_height": 17.5}, {"band_height": 17.5, "floor": 0.0},
+    {"band_height": 17.5, "floor": 0.0},
+    {"paper_cap": True},
 )
 AS_GENERATED_MIN_WIDTH = 8  # a generated image scaled to the model's height stays this wide
 
@@ -183,16 +191,19 @@ def prepare_ways(gray: np.ndarray, cfgs: list[PrepConfig], name: str = "image",
         ImageError: the first config finds no ink.
     """
     first_steps: dict[str, np.ndarray] | None = {} if keep_steps else None
-    # Steps 1 and 2 read one setting, which every way shares: done once.
-    base = _remove_paper(gray, first_steps, cfgs[0].background)
+    # Steps 1 and 2 read two settings: done once per distinct pair.
+    bases: dict[tuple, np.ndarray] = {}
     cleaned: dict[tuple, np.ndarray | ImageError] = {}
     out: list[Prepared | None] = []
     for n, cfg in enumerate(cfgs):
         steps = first_steps if n == 0 else None
         key = cfg.cleaning()
+        paper_key = (cfg.background, cfg.paper_cap)
+        if paper_key not in bases:
+            bases[paper_key] = _remove_paper(gray, steps, cfg)
         if key not in cleaned:
             try:
-                cleaned[key] = _clean(base, cfg, name, steps)
+                cleaned[key] = _clean(bases[paper_key], cfg, name, steps)
             except ImageError as e:
                 cleaned[key] = e
         ink = cleaned[key]
@@ -211,11 +222,12 @@ def _step(steps: dict | None, label: str, image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _remove_paper(gray: np.ndarray, steps: dict | None, background: bool = True) -> np.ndarray:
+def _remove_paper(gray: np.ndarray, steps: dict | None, cfg: PrepConfig) -> np.ndarray:
     """Steps 1 and 2 of the module doc: ink made bright, the paper subtracted (without
-    ``background``: only its darkest level)."""
+    ``cfg.background``: only its darkest level)."""
     ink = _step(steps, "1_ink", to_ink(gray))
-    paper = remove_background(ink) if background else np.clip(ink - ink.min(), 0, None)
+    paper = (remove_background(ink, cfg.paper_cap) if cfg.background
+             else np.clip(ink - ink.min(), 0, None))
     return _step(steps, "2_background", paper)
 
 

@@ -20,6 +20,10 @@ BACKGROUND_WINDOW = 0.5
 # take them for paper and subtract them: a low percentile stays on the paper, while the
 # median is right for larger scans (docs/journal.md).
 TIGHT_PERCENTILE = 25
+# The paper's level is capped at the split between paper and ink (Otsu's threshold on a
+# histogram of this many bins): a window mostly filled by one large stroke (a digit filling
+# the crop) is still no paper, whatever its median or low percentile.
+SPLIT_BINS = 64
 CONTRAST_TOP = 99  # percentile of the ink that becomes full strength: a speck cannot set it
 MIN_LINE_SIDE = 8  # images narrower or lower than this have no room for a ruling line
 MIN_RUN = 3  # the shortest straight run that counts as a line
@@ -55,10 +59,11 @@ def to_ink(gray: np.ndarray) -> np.ndarray:
     return (255.0 - gray if dark_ink else gray).astype(np.float32)
 
 
-def remove_background(ink: np.ndarray) -> np.ndarray:
+def remove_background(ink: np.ndarray, capped: bool = False) -> np.ndarray:
     """Subtract a smooth estimate of the paper: a large median filter over a downsampled
     copy, wide enough that strokes do not count as background (a low percentile in a
-    tight crop, see TIGHT_PERCENTILE)."""
+    tight crop, see TIGHT_PERCENTILE), and, when ``capped``, never above the level that
+    splits paper from ink (SPLIT_BINS)."""
     from scipy import ndimage
 
     h, w = ink.shape
@@ -72,6 +77,8 @@ def remove_background(ink: np.ndarray) -> np.ndarray:
                                                mode="nearest")
     else:
         background = ndimage.median_filter(small, size=size, mode="nearest")
+    if capped:
+        background = np.minimum(background, ink_split(small))
     if scale != 1.0:
         zoom = (h / background.shape[0], w / background.shape[1])
         background = ndimage.zoom(background, zoom, order=1)[:h, :w]
@@ -79,6 +86,21 @@ def remove_background(ink: np.ndarray) -> np.ndarray:
             background = np.pad(background, ((0, h - background.shape[0]),
                                              (0, w - background.shape[1])), mode="edge")
     return np.clip(ink - background, 0, None)
+
+
+def ink_split(values: np.ndarray) -> float:
+    """The level that best splits ``values`` in two classes (Otsu's threshold: the largest
+    variance between the classes); the top of the range when they are all alike."""
+    counts, edges = np.histogram(values, bins=SPLIT_BINS)
+    weight = np.cumsum(counts, dtype=np.float64) / counts.sum()
+    centres = (edges[:-1] + edges[1:]) / 2
+    mean = np.cumsum(counts * centres, dtype=np.float64) / counts.sum()
+    spread = weight[:-1] * (1 - weight[:-1])
+    between = np.divide((mean[-1] * weight[:-1] - mean[:-1]) ** 2, spread,
+                        out=np.zeros_like(spread), where=spread > 0)
+    if not between.any():
+        return float(edges[-1])
+    return float(edges[int(np.argmax(between)) + 1])
 
 
 def normalise_contrast(ink: np.ndarray, floor: float) -> np.ndarray:
