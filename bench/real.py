@@ -246,6 +246,10 @@ def main(argv=None) -> int:
                 entry[side] = scores
             print(f"{folder.name:<18}{side:<8}{scores['images']:>7}{scores['unreadable']:>7}  "
                   + "  ".join(cells), flush=True)
+        # Each misread image by name, so that two runs can be compared image by image.
+        entry["misread"] = [{"file_name": n, "half": str(h), "text": t, "beam": b}
+                            for n, h, t, b in zip(rows.names, sides, truths, reads["beam"],
+                                                  strict=True) if t != b]
         confidence_report[folder.name] = entry
         if args.plots:
             shown = args.half or "report"
