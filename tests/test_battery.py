@@ -295,6 +295,11 @@ def test_bench_real_reads_a_folder_whole_or_one_half(made, half, tmp_path, capsy
     assert sides == ([half] if half else ["tune", "report"])
     assert ("confidence" in entry) == (half is None)
     assert sum(entry[s]["images"] for s in sides) == entry["images"]
+    # Each misread image by name and half: as many as the beam's exact score leaves.
+    for side in sides:
+        misread = [m for m in entry["misread"] if m["half"] == side]
+        assert len(misread) == round(entry[side]["images"] * (1 - entry[side]["beam"]["exact"]))
+        assert all(m["text"] != m["beam"] for m in misread)
     table = capsys.readouterr().out.split("confidence (beam)")[1]
     assert f"{out.name:<18}{half or 'report':<8}" in table
     assert (tmp_path / "plots" / f"confidence_{out.name}.png").is_file()
