@@ -38,7 +38,7 @@ from model.reading.steps import (
     ink_box,
     normalise_contrast,
     normalise_stroke,
-    remove_background,
+    remove_backgrounds,
     remove_lines,
     to_ink,
 )
@@ -191,19 +191,15 @@ def prepare_ways(gray: np.ndarray, cfgs: list[PrepConfig], name: str = "image",
         ImageError: the first config finds no ink.
     """
     first_steps: dict[str, np.ndarray] | None = {} if keep_steps else None
-    # Steps 1 and 2 read two settings: done once per distinct pair.
-    bases: dict[tuple, np.ndarray] = {}
+    bases = _remove_paper(gray, first_steps, cfgs)
     cleaned: dict[tuple, np.ndarray | ImageError] = {}
     out: list[Prepared | None] = []
     for n, cfg in enumerate(cfgs):
         steps = first_steps if n == 0 else None
         key = cfg.cleaning()
-        paper_key = (cfg.background, cfg.paper_cap)
-        if paper_key not in bases:
-            bases[paper_key] = _remove_paper(gray, steps, cfg)
         if key not in cleaned:
             try:
-                cleaned[key] = _clean(bases[paper_key], cfg, name, steps)
+                cleaned[key] = _clean(bases[cfg.background, cfg.paper_cap], cfg, name, steps)
             except ImageError as e:
                 cleaned[key] = e
         ink = cleaned[key]
@@ -222,13 +218,19 @@ def _step(steps: dict | None, label: str, image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _remove_paper(gray: np.ndarray, steps: dict | None, cfg: PrepConfig) -> np.ndarray:
-    """Steps 1 and 2 of the module doc: ink made bright, the paper subtracted (without
-    ``cfg.background``: only its darkest level)."""
+def _remove_paper(gray: np.ndarray, steps: dict | None,
+                  cfgs: list[PrepConfig]) -> dict[tuple, np.ndarray]:
+    """Steps 1 and 2 of the module doc for each distinct (``background``, ``paper_cap``)
+    of ``cfgs``: ink made bright, the paper subtracted (without ``background``: only its
+    darkest level), the paper's estimate made once for all; ``steps`` gets the first's."""
     ink = _step(steps, "1_ink", to_ink(gray))
-    paper = (remove_background(ink, cfg.paper_cap) if cfg.background
-             else np.clip(ink - ink.min(), 0, None))
-    return _step(steps, "2_background", paper)
+    pairs = list(dict.fromkeys((cfg.background, cfg.paper_cap) for cfg in cfgs))
+    caps = [cap for background, cap in pairs if background]
+    removed = dict(zip(caps, remove_backgrounds(ink, caps), strict=True)) if caps else {}
+    bases = {(background, cap): removed[cap] if background
+             else np.clip(ink - ink.min(), 0, None) for background, cap in pairs}
+    _step(steps, "2_background", bases[pairs[0]])
+    return bases
 
 
 def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> np.ndarray:

@@ -64,6 +64,12 @@ def remove_background(ink: np.ndarray, capped: bool = False) -> np.ndarray:
     copy, wide enough that strokes do not count as background (a low percentile in a
     tight crop, see TIGHT_PERCENTILE), and, when ``capped``, never above the level that
     splits paper from ink (SPLIT_BINS)."""
+    return remove_backgrounds(ink, (capped,))[0]
+
+
+def remove_backgrounds(ink: np.ndarray, caps) -> list[np.ndarray]:
+    """``remove_background`` once for each of ``caps`` (``capped`` values), filtering once:
+    the filter is most of the step's time."""
     from scipy import ndimage
 
     h, w = ink.shape
@@ -73,19 +79,21 @@ def remove_background(ink: np.ndarray, capped: bool = False) -> np.ndarray:
     small = ink if scale == 1.0 else ndimage.zoom(ink, zoom, order=1)
     size = max(3, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
     if min(h, w) < TIGHT_CROP:
-        background = ndimage.percentile_filter(small, TIGHT_PERCENTILE, size=size,
-                                               mode="nearest")
+        estimate = ndimage.percentile_filter(small, TIGHT_PERCENTILE, size=size,
+                                             mode="nearest")
     else:
-        background = ndimage.median_filter(small, size=size, mode="nearest")
-    if capped:
-        background = np.minimum(background, ink_split(small))
-    if scale != 1.0:
-        zoom = (h / background.shape[0], w / background.shape[1])
-        background = ndimage.zoom(background, zoom, order=1)[:h, :w]
-        if background.shape != ink.shape:  # rounding: pad the last row/column
-            background = np.pad(background, ((0, h - background.shape[0]),
-                                             (0, w - background.shape[1])), mode="edge")
-    return np.clip(ink - background, 0, None)
+        estimate = ndimage.median_filter(small, size=size, mode="nearest")
+    out = []
+    for capped in caps:
+        background = np.minimum(estimate, ink_split(small)) if capped else estimate
+        if scale != 1.0:
+            zoom = (h / background.shape[0], w / background.shape[1])
+            background = ndimage.zoom(background, zoom, order=1)[:h, :w]
+            if background.shape != ink.shape:  # rounding: pad the last row/column
+                background = np.pad(background, ((0, h - background.shape[0]),
+                                                 (0, w - background.shape[1])), mode="edge")
+        out.append(np.clip(ink - background, 0, None))
+    return out
 
 
 def ink_split(values: np.ndarray) -> float:
