@@ -83,9 +83,10 @@ def remove_backgrounds(ink: np.ndarray, caps) -> list[np.ndarray]:
                                              mode="nearest")
     else:
         estimate = ndimage.median_filter(small, size=size, mode="nearest")
+    split = ink_split(small) if any(caps) else None
     out = []
     for capped in caps:
-        background = np.minimum(estimate, ink_split(small)) if capped else estimate
+        background = np.minimum(estimate, split) if capped else estimate
         if scale != 1.0:
             zoom = (h / background.shape[0], w / background.shape[1])
             background = ndimage.zoom(background, zoom, order=1)[:h, :w]
@@ -162,10 +163,9 @@ def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
 
 def _mass_rows(mask: np.ndarray) -> int:
     """How many rows hold the middle 90% of ``mask``'s pixels (SPAN); 0 for no ink."""
-    mass = np.cumsum(mask.sum(axis=1), dtype=np.float64)
-    if mass[-1] <= 0:
+    if not mask.any():
         return 0
-    first, last = np.searchsorted(mass / mass[-1], SPAN)
+    first, last = ink_band(mask, SPAN)
     return int(last - first + 1)
 
 
@@ -248,11 +248,11 @@ def deskew(ink: np.ndarray) -> np.ndarray:
     return ndimage.rotate(ink, angle, reshape=True, order=1)
 
 
-def ink_band(ink: np.ndarray) -> tuple[float, float]:
-    """(first, last) row of the middle of the ink's mass (BAND), fractional."""
+def ink_band(ink: np.ndarray, fractions: tuple[float, float] = BAND) -> tuple[float, float]:
+    """(first, last) row of the middle of the ink's mass (between ``fractions`` of it)."""
     mass = ink.sum(axis=1, dtype=np.float64)
     cum = np.cumsum(mass) / max(mass.sum(), 1e-9)
-    return float(np.searchsorted(cum, BAND[0])), float(np.searchsorted(cum, BAND[1]))
+    return float(np.searchsorted(cum, fractions[0])), float(np.searchsorted(cum, fractions[1]))
 
 
 def fit_height(ink: np.ndarray, cfg) -> np.ndarray:
