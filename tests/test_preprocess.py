@@ -178,6 +178,12 @@ def tight(image, cut=0):
     return image[rows[0] + cut:rows[-1] + 1 - cut, cols[0] + cut:cols[-1] + 1 - cut]
 
 
+def enlarged(crop, height):
+    """A crop scaled to ``height`` rows, its aspect kept: a photo of it taken larger."""
+    width = max(1, round(crop.shape[1] * height / crop.shape[0]))
+    return np.asarray(Image.fromarray(crop, mode="F").resize((width, height), Image.BILINEAR))
+
+
 def aspect(image, level=64):
     """Columns over rows that hold ink: the same for a number however it is scaled."""
     box = image > level
@@ -237,10 +243,7 @@ def test_a_large_tight_crop_of_one_digit_keeps_its_ink(height, polarity):
     mnist = load_mnist("embedded")
     for digit in (1, 8):
         image = mnist.x_test[np.flatnonzero(mnist.y_test == digit)[0]]
-        crop = tight(image).astype(np.float32)
-        width = max(1, round(crop.shape[1] * height / crop.shape[0]))
-        big = np.asarray(Image.fromarray(crop, mode="F").resize((width, height),
-                                                                 Image.BILINEAR))
+        big = enlarged(tight(image).astype(np.float32), height)
         if polarity == "dark_on_paper":
             big = 225 - big * 0.8
         out = prepare(big).image
@@ -298,10 +301,7 @@ def test_one_way_keeps_a_digit_that_fills_a_large_crop():
     assert len(capped) == 1 and not PrepConfig().paper_cap
     for digit in (0, 3, 5):
         image = mnist.x_test[np.flatnonzero(mnist.y_test == digit)[0]]
-        crop = tight(image, 1).astype(np.float32)
-        width = round(crop.shape[1] * 132 / crop.shape[0])
-        big = 230 - 0.8 * np.asarray(Image.fromarray(crop, mode="F").resize((width, 132),
-                                                                            Image.BILINEAR))
+        big = 230 - 0.8 * enlarged(tight(image, 1).astype(np.float32), 132)
         clean = prepare(image.astype(np.float32)).image
         assert compare(clean, prepare(big).image)[1] < 0.3, digit
         assert compare(clean, prepare(big, capped[0]).image)[1] > 0.6, digit
