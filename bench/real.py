@@ -88,7 +88,7 @@ def read_all(model, net, images, constraint, beam_width):
     per_way, entropies = run_ways(images, model, net, methods, batch=128)
     chosen = {name: most_confident(columns) if columns else [(0, [])] * len(images)
               for name, columns in per_way.items()}
-    signals = chosen_signals(per_way["beam"], entropies, chosen["beam"])
+    signals = chosen_signals(per_way["beam"], entropies, chosen["beam"], images)
     return {method: [found[0].text if found else "" for _, found in picks]
             for method, picks in chosen.items()}, signals
 

@@ -161,7 +161,7 @@ def test_every_setting_says_which_steps_read_it():
     """prepare_ways shares the cleaning between ways whose clean settings agree: a field
     without a stage could not be placed, so every field has one."""
     stages = {f.name: f.metadata.get("stage") for f in dataclasses.fields(PrepConfig)}
-    assert set(stages.values()) == {"clean", "fit"}, stages
+    assert set(stages.values()) == {"route", "clean", "fit"}, stages
     fit = {name for name, stage in stages.items() if stage == "fit"}
     assert fit == {"height", "ink_height", "band_height", "margin", "stroke"}
     # A fit-only change keeps the cleaning; a clean change does not.

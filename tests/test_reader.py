@@ -1,5 +1,7 @@
 """model.reading.reader: preparing an image each way, and keeping the surest way's reading."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -33,3 +35,68 @@ def test_a_scan_is_prepared_each_way_and_generated_images_once():
     assert len(reader.prepare_ways(255 - paper, PrepConfig(), generated=True)) == 1
     with pytest.raises(ImageError, match="no ink"):
         reader.prepare_ways(np.full((40, 90), 230, np.float32), PrepConfig())
+
+
+def generated() -> np.ndarray:
+    """A sequence as digits.sequence_generator writes it (white on black, 28 high): the
+    repository's example1.bmp."""
+    from model.reading.images import open_gray
+
+    return open_gray(Path(__file__).resolve().parents[1] / "example1.bmp")
+
+
+def test_an_image_that_looks_generated_is_read_as_generated():
+    """White strokes on a flat black ground are the generator's output: read one way, as
+    is; pasted on a wider ground, trimmed back to its own size; the same number dark on
+    grainy paper, or with generated_look off, is prepared each way."""
+    from model.reading.preprocess import READ_VARIANTS, PrepConfig
+
+    image = generated()
+    ways = reader.prepare_ways(image, PrepConfig())
+    assert len(ways) == 1 and np.array_equal(ways[0].image, image.astype(np.uint8))
+    pasted = reader.prepare_ways(np.pad(image, ((40, 30), (60, 70))), PrepConfig())
+    assert len(pasted) == 1 and pasted[0].image.shape[0] == 28
+
+    def ink_rows(im):
+        rows = np.flatnonzero((im > 32).any(axis=1))
+        return rows[-1] - rows[0] + 1
+
+    assert abs(ink_rows(pasted[0].image) - ink_rows(image)) <= 2
+    assert abs(pasted[0].image.shape[1] - image.shape[1]) <= 0.1 * image.shape[1]
+    off = reader.prepare_ways(image, PrepConfig(generated_look=False))
+    assert len(off) == len(READ_VARIANTS)
+    grain = np.random.default_rng(1).normal(0, 4, image.shape)
+    on_paper = np.clip(235 - 0.8 * image + grain, 0, 255).astype(np.float32)
+    assert len(reader.prepare_ways(on_paper, PrepConfig())) == len(READ_VARIANTS)
+
+
+def test_images_prepared_a_different_number_of_ways_read_together():
+    """A generated image (one way) and a scan (six) in one batch: the model sees each way
+    an image has, and each reading's one_way signal counts its own image's ways."""
+    from model.reading.calibration import SIGNALS
+
+    seen = []
+
+    class Net:
+        def time_steps(self, width):
+            return width // 4
+
+    def model(batch, training):
+        seen.append(len(batch))
+        logits = np.full((len(batch), batch.shape[2] // 4, 11), -5.0, np.float32)
+        logits[:, :, 0] = 0.0  # blank everywhere but the first frame: reads "3"
+        logits[:, 0, 4] = 5.0
+        return logits
+
+    one, six = [np.zeros((28, 40), np.uint8)], [np.zeros((28, 40), np.uint8)] * 6
+    from model.decoding import decode
+
+    per_way, entropies = reader.run_ways(
+        [one, six], model, Net(), {"beam": lambda lg, n: decode(lg, n, "beam", 4, 2)})
+    assert seen == [2] + [1] * 5
+    columns = per_way["beam"]
+    assert columns[1][0] is None and columns[1][1][0].text == "3"
+    chosen = reader.most_confident(columns)
+    x = reader.chosen_signals(columns, entropies, chosen, [one, six])
+    assert x[:, SIGNALS.index("one_way")].tolist() == [1.0, 0.0]
+    assert x[:, SIGNALS.index("agreement")].tolist() == [1.0, 1.0]

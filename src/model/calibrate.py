@@ -66,7 +66,7 @@ def folder_signals(reader, folder, beam_width: int = 10, generated: bool = False
         if readings:
             texts[row] = readings[0].text
     x = np.full((len(folder), len(calibration.SIGNALS)), np.nan)
-    x[prepared.rows] = chosen_signals(per_way["read"], entropies, chosen)
+    x[prepared.rows] = chosen_signals(per_way["read"], entropies, chosen, prepared.ways)
     right = np.array([t == truth for t, truth in zip(texts, folder.texts, strict=True)])
     return texts, x, right
 

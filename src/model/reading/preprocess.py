@@ -19,7 +19,9 @@ so ``prepare`` maps one onto the other, step by step (``model.reading.steps`` an
 8. thin strokes thickened toward MNIST's width.
 
 ``as_generated`` is the short path for images that already look like the training
-sequences: polarity and height only.
+sequences: polarity, margins and height only. Reading takes it by itself for an image of
+light strokes on a flat dark ground (``PrepConfig.generated_look``): this module's steps
+are made for scans and photos and cost such images faint strokes and edge digits.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ from model.reading.steps import (
     remove_backgrounds,
     remove_lines,
     to_ink,
+    trim_margins,
 )
 
+ROUTE = {"stage": "route"}  # read before any step: which path an image takes
 CLEAN = {"stage": "clean"}  # read by steps 3 to 6
 FIT = {"stage": "fit"}  # read by steps 7 and 8 only: ways that differ only here share 1-6
 
@@ -54,6 +58,9 @@ class PrepConfig:
     that differ only in fit fields share the cleaning (``prepare_ways``)."""
 
     height: int = field(default=28, metadata=FIT)  # The model's input height.
+    # An image that looks as the generator writes (``model.reading.steps.looks_generated``)
+    # is read as generated (``as_generated``), one way, not prepared.
+    generated_look: bool = field(default=True, metadata=ROUTE)
     # MNIST's digits fill a 20x20 box centred in 28x28.
     ink_height: int = field(default=20, metadata=FIT)
     # Scale by the rows holding the middle 80% of the ink (10th to 90th percentile of its
@@ -150,9 +157,10 @@ class Prepared:
 
 def as_generated(gray: np.ndarray, height: int = 28, name: str = "image") -> Prepared:
     """An image already in the training sequences' look (``digits.sequence_generator``'s
-    output, or ``--debug-dir``'s model input): polarity made white-on-black and the height
-    scaled to ``height``, nothing else. ``prepare`` is tuned for scans and photos and loses
-    faint strokes of such images.
+    output, or ``--debug-dir``'s model input): polarity made white-on-black, margins wider
+    than a generated sequence's trimmed (``trim_margins``) and the height scaled to
+    ``height``, nothing else. ``prepare`` is tuned for scans and photos and loses faint
+    strokes of such images.
 
     Raises:
         ImageError: the image holds no ink.
@@ -162,6 +170,7 @@ def as_generated(gray: np.ndarray, height: int = 28, name: str = "image") -> Pre
     ink = to_ink(gray)
     if float(ink.max()) - float(ink.min()) < 1:
         raise ImageError(f"{name} has no ink (a blank page?)")
+    ink = trim_margins(ink)
     if ink.shape[0] != height:
         width = max(AS_GENERATED_MIN_WIDTH, round(ink.shape[1] * height / ink.shape[0]))
         ink = np.asarray(Image.fromarray(ink, mode="F").resize((width, height),

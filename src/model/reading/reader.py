@@ -78,7 +78,9 @@ def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
                  ways: int | None = None) -> list:
     """The image prepared each way reading tries (``model.reading.preprocess.read_variants``;
     one way for ``generated`` images, or with ``first_way_only``; the first ``ways`` of
-    them if given), as ``Prepared``, None where a further way finds no ink.
+    them if given), as ``Prepared``, None where a further way finds no ink. An image that
+    looks generated (``model.reading.steps.looks_generated``) counts as ``generated`` unless
+    ``prep.generated_look`` is off.
 
     Raises:
         ImageError: the first way, the default, finds no ink, or a step fails on the
@@ -87,9 +89,10 @@ def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
     from model.reading.images import ImageError
     from model.reading.preprocess import as_generated, read_variants
     from model.reading.preprocess import prepare_ways as prepare_each
+    from model.reading.steps import looks_generated
 
     try:
-        if generated:
+        if generated or (prep.generated_look and looks_generated(gray)):
             return [as_generated(gray, prep.height, name)]
         variants = read_variants(prep)[:1 if first_way_only else ways]
         return prepare_each(gray, variants, name, keep_steps)
@@ -126,7 +129,8 @@ def run_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
 
     Args:
         ways: ``ways[i][w]``: image i prepared the w-th way, (height, width) uint8; None
-            where that way, or the whole image (``ways[i]``), gave nothing.
+            where that way, or the whole image (``ways[i]``), gave nothing. Images may be
+            prepared different numbers of ways (one for a generated image).
         decoders: name -> ``f(logits, lengths)`` returning readings per row, best first
             (``model.decoding.ctc.decode``, ``model.decoding.constraints.constrained_decode``).
         batch: images per model call.
@@ -146,7 +150,8 @@ def run_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
     for w in range(max((len(each) for each in ways if each), default=0)):
         columns: dict[str, list] = {name: [None] * len(ways) for name in decoders}
         spread: list = [None] * len(ways)
-        which = [i for i, each in enumerate(ways) if each and each[w] is not None]
+        which = [i for i, each in enumerate(ways)
+                 if each and w < len(each) and each[w] is not None]
         for start in range(0, len(which), batch):
             chunk = which[start:start + batch]
             images = [ways[i][w] for i in chunk]
@@ -185,13 +190,14 @@ def agreement(columns: Sequence[Sequence[list | None]], i: int, text: str) -> fl
 
 
 def chosen_signals(columns: Sequence[Sequence[list | None]], entropies: Sequence[Sequence],
-                   chosen: Sequence[tuple[int, list]]):
+                   chosen: Sequence[tuple[int, list]], ways: Sequence[Sequence | None]):
     """The calibration signals (``calibration.signals``) of each image's kept reading.
 
     Args:
         columns: ``columns[w][i]``, one decoder's readings per way (``run_ways``).
         entropies: ``run_ways``'s entropies.
         chosen: ``most_confident(columns)``.
+        ways: what ``run_ways`` read (``ways[i]``: image i's ways, or None).
 
     Returns:
         (images, len(SIGNALS)) float64, a row of NaN where an image has no reading.
@@ -205,7 +211,7 @@ def chosen_signals(columns: Sequence[Sequence[list | None]], entropies: Sequence
         if found:
             out[i] = signals([r.score for r in found], found[0].text,
                              agreement(columns, i, found[0].text), *entropies[w][i],
-                             ways=len(columns))
+                             ways=len(ways[i]))
     return out
 
 
@@ -261,10 +267,11 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
 
         def decode(logits, lengths):
             return ctc_decode(logits, lengths, "beam", beam_width, paths_kept)
-    per_way, entropies = run_ways([ways for _, ways in ready], model, net, {"read": decode})
+    read = [ways for _, ways in ready]
+    per_way, entropies = run_ways(read, model, net, {"read": decode})
     columns = per_way["read"]
     chosen = most_confident(columns) if columns else [(0, [])] * len(ready)
-    found_signals = chosen_signals(columns, entropies, chosen)
+    found_signals = chosen_signals(columns, entropies, chosen, read)
     for (i, ways), (w, found), x in zip(ready, chosen, found_signals, strict=True):
         results[i].image = ways[w]
         if debug_dir is not None:
