@@ -45,3 +45,34 @@ def test_a_scan_edge_touching_the_border_goes():
 def test_an_image_without_ink_comes_back_as_it_is():
     ink = np.zeros((30, 30), np.float32)
     assert clean_components(ink, 0.06) is ink
+
+
+def ring(h=60, w=50, inner=0.6):
+    """A digit 0 (an elliptic ring) filling an (h, w) image."""
+    yy, xx = np.mgrid[:h, :w]
+    r = ((yy - h / 2) / (0.45 * h)) ** 2 + ((xx - w / 2) / (0.4 * w)) ** 2
+    return ((r <= 1) & (r >= inner)).astype(np.float32) * 255
+
+
+def test_a_frame_around_one_digit_goes_and_a_zero_stays():
+    """A box drawn around a "1" (its sides no longer than the digit is high, so no line)
+    goes with frames on and stays without; a 0 around a speck is no frame."""
+    ink = np.zeros((60, 50), np.float32)
+    ink[5:55, 5:8] = ink[5:55, 42:45] = ink[5:8, 5:45] = ink[52:55, 5:45] = 255
+    ink[15:45, 22:27] = 255
+    out = clean_components(ink, 0.06, edge_digits=True, merged=True, spanning=True,
+                           frames=True)
+    assert out[30, 6] == 0 and out[6, 25] == 0 and kept(out, np.s_[15:45, 22:27])
+    kept_frame = clean_components(ink, 0.06, edge_digits=True, merged=True, spanning=True)
+    assert kept_frame[30, 6] == 255
+    zero = ring()
+    zero[29:32, 24:27] = 255
+    out = clean_components(zero, 0.01, frames=True)
+    assert np.array_equal(out > 64, zero > 64)
+    # A frame around two digits, with a gap on one side (a broken line) still goes.
+    ink = np.zeros((60, 90), np.float32)
+    ink[5:55, 5:8] = ink[5:55, 82:85] = ink[5:8, 5:85] = ink[52:55, 5:85] = 255
+    ink[52:55, 40:44] = 0
+    ink[15:45, 25:29] = ink[15:45, 55:60] = 255
+    out = clean_components(ink, 0.06, frames=True)
+    assert out[30, 6] == 0 and kept(out, np.s_[15:45, 25:29]) and kept(out, np.s_[15:45, 55:60])

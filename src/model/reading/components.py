@@ -58,12 +58,19 @@ MERGED = 0.8
 SPAN_WIDTH = 2.0
 SPAN_ROWS = 0.8
 SPAN_FILL = (0.08, 0.5)
+# With ``frames``, a component is a frame drawn around the number (a boxed field, a cell's
+# four borders) when its box holds another component's box, it has ink in all four corners
+# of its box (a 0 or an 8 does not: its outline is round), and FRAME_SHARE of its ink lies
+# within FRAME_BAND of its box's short side from the box's edges (a thin outline).
+FRAME_BAND = 0.15
+FRAME_SHARE = 0.85
 FRINGE = 2  # dilations of the kept mask: the faint anti-aliased fringe of a kept stroke
 
 
 def clean_components(ink: np.ndarray, speck_fraction: float,
                      mask_level: float = 64, edge_digits: bool = False,
-                     merged: bool = False, spanning: bool = False) -> np.ndarray:
+                     merged: bool = False, spanning: bool = False,
+                     frames: bool = False) -> np.ndarray:
     """Keep the components that form the written number and drop the rest.
 
     Dropped: specks far smaller than the largest component; large blobs or slivers touching
@@ -83,6 +90,9 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         spanning: a crop is also tight, whatever its size, when a digit-shaped component
             cut by its top or bottom edge spans most of its height (a photo cropped to the
             number's ink).
+        frames: a thin rectangle around other ink (``_frame``) is dropped: a box drawn
+            around the number, which line removal leaves when it is no longer than the
+            number is high.
 
     Returns:
         ``ink`` with the dropped components set to 0, float32.
@@ -96,6 +106,12 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
     h, w = mask.shape
     areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
     boxes = ndimage.find_objects(labels)
+    if frames and count > 1:
+        framed = [i for i, box in enumerate(boxes, start=1) if _frame(labels, i, box, boxes)]
+        if framed:
+            mask &= ~np.isin(labels, framed)
+            return clean_components(np.where(mask | (ink <= mask_level), ink, 0),
+                                    speck_fraction, mask_level, edge_digits, merged, spanning)
     tight = min(h, w) < TIGHT_CROP or (spanning and any(
         _spans(b, a, h, w) for a, b in zip(areas, boxes, strict=True)))
     # The number's size, to tell specks and shadows: its largest component clear of the
@@ -212,6 +228,25 @@ def _spans(box, area: float, h: int, w: int) -> bool:
     return ((box[0].start == 0 or box[0].stop == h) and bh >= SPAN_ROWS * h
             and bw > THIN * bh and bw <= SPAN_WIDTH * bh and area <= EDGE_BLOB * h * w
             and SPAN_FILL[0] * bh * bw <= area <= SPAN_FILL[1] * bh * bw)
+
+
+def _frame(labels: np.ndarray, i: int, box, boxes) -> bool:
+    """Whether component ``i`` (its ``box``) is a frame around other ink (FRAME_BAND,
+    FRAME_SHARE): its box holds another component's box, and its ink is a thin outline of
+    its box with all four corners inked."""
+    bh, bw = _size(box)
+    band = max(2, round(FRAME_BAND * min(bh, bw)))
+    if min(bh, bw) <= 2 * band or not any(
+            j != i - 1 and other[0].start > box[0].start and other[0].stop < box[0].stop
+            and other[1].start > box[1].start and other[1].stop < box[1].stop
+            for j, other in enumerate(boxes)):
+        return False
+    own = labels[box] == i
+    inner = own[band:-band, band:-band]
+    if inner.sum() > (1 - FRAME_SHARE) * own.sum():
+        return False
+    return all(own[rows, cols].any() for rows in (slice(0, band), slice(-band, None))
+               for cols in (slice(0, band), slice(-band, None)))
 
 
 def _touches(box, h: int, w: int) -> bool:

@@ -117,6 +117,10 @@ class PrepConfig:
     # digit-shaped component is cut by its top or bottom edge, whatever its size: a photo
     # cropped to the number is larger than a cell but as tight.
     spanning: bool = field(default=True, metadata=CLEAN)
+    # A thin rectangle drawn around other ink is a frame, dropped with the specks: line
+    # removal keeps a box around one or two digits, whose sides are no longer than the
+    # number is high.
+    frames: bool = field(default=True, metadata=CLEAN)
 
     def cleaning(self) -> tuple:
         """The values steps 3 to 6 read: equal for two configs that clean alike."""
@@ -252,7 +256,7 @@ def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> 
     ink = _step(steps, "4_lines", ink)
     if cfg.components:
         ink = clean_components(ink, cfg.speck_fraction, cfg.mask_level, cfg.edge_digits,
-                               cfg.merged, cfg.spanning)
+                               cfg.merged, cfg.spanning, cfg.frames)
     ink = _step(steps, "5_components", ink)
     box = ink_box(ink)
     if box is None:
