@@ -10,6 +10,7 @@ from model.reading.steps import (
     ink_band,
     ink_box,
     ink_split,
+    margin_free,
     normalise_contrast,
     normalise_stroke,
     remove_background,
@@ -24,6 +25,21 @@ def test_polarity_follows_the_paper():
     paper[10:30, 20:24] = 30  # a dark stroke
     assert to_ink(paper)[20, 22] > to_ink(paper)[5, 5]
     assert to_ink(255 - paper)[20, 22] > to_ink(255 - paper)[5, 5]
+
+
+def test_a_scan_margin_covering_most_of_the_crop_does_not_turn_the_polarity_over():
+    """A dark margin down the left 60% of a crop outvotes the paper unless it is left out
+    of the test; white strokes on black, whose ground is dark up to the edge too, keep
+    their polarity."""
+    crop = np.full((60, 100), 225, np.float32)
+    crop[:, :60] = 12  # the scanner's margin
+    crop[15:45, 75:79] = 40  # a dark "1" on the paper strip
+    ink = to_ink(crop)
+    assert ink[30, 76] > ink[30, 90] and ink[30, 76] > 200
+    assert not margin_free(crop)[:, :60].any() and margin_free(crop)[:, 60:].all()
+    white = np.zeros((60, 100), np.float32)
+    white[15:45, 30:34] = white[15:45, 60:64] = 250  # white strokes on a black ground
+    assert to_ink(white)[30, 31] == 250 and to_ink(white)[5, 5] == 0
 
 
 def test_long_lines_go_and_digits_stay():

@@ -157,8 +157,9 @@ class Reader:
                 flags: only strings that satisfy them are read.
             top_k: alternatives per image, 1 to ``beam_width``.
             beam_width: the prefix beam width (default: the Reader's).
-            as_generated: the images already look like the training sequences (white ink
-                on black): only polarity and height are fixed.
+            as_generated: read every image as the generator's output: only polarity, wide
+                margins and height are fixed (an image of light strokes on a flat dark
+                ground is read so without it).
             min_confidence: readings below it are not ``sure`` (default: the Reader's).
 
         Returns:

@@ -46,9 +46,10 @@ def build_parser() -> Parser:
                         "after the confidence, \"sure\": false in JSON (default 0: none)")
     p.add_argument("--debug-dir", type=path, help="save each preprocessing step here")
     p.add_argument("--as-generated", action="store_true",
-                   help="the images already look like the training sequences (white ink "
-                        "on black, e.g. from digits.sequence_generator): skip the "
-                        "preprocessing for scans and photos, only fix polarity and height")
+                   help="read every image as digits.sequence_generator's output: skip the "
+                        "preprocessing for scans and photos, only fix polarity, wide margins "
+                        "and height (images of light strokes on a flat dark ground are read "
+                        "so without it)")
     c = p.add_argument_group("constraints (a beam search that keeps only valid prefixes)")
     digits = number(int, 1, MAX_DIGITS)
     c.add_argument("--length", type=digits, help=f"exactly N digits (1 to {MAX_DIGITS})")

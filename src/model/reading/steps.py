@@ -11,6 +11,18 @@ from model.reading.components import TIGHT_CROP
 
 # Polarity: percentiles that stand for the darkest and lightest pixels, not a lone speck.
 POLARITY_PERCENTILES = (1, 50, 99)
+# A scanner's dark margin can cover most of a crop and outvote the paper: rows or columns
+# at the image's edge that are MARGIN_SOLID dark (below the split between dark and light)
+# are left out of the polarity test when they make a band at least MARGIN_WIDE of the
+# image along one side or two (a page's edge or corner; a dark ground around a white digit
+# is dark on every side), and the rest of it, at least MARGIN_LEFT of the image, holds
+# under MARGIN_APART of pixels as dark as the band (its 95th percentile): a margin is
+# darker than anything on the paper, while the dark ground of white strokes reaches the
+# edge and goes on between them.
+MARGIN_SOLID = 0.95
+MARGIN_WIDE = 0.1
+MARGIN_LEFT = 0.05
+MARGIN_APART = 0.05
 # The paper is smooth: it is estimated on a copy at most BACKGROUND_SIDE pixels on its long
 # side, with a window of BACKGROUND_WINDOW of the short side, wide enough that strokes do
 # not count as paper.
@@ -63,11 +75,35 @@ MAX_DILATIONS = 2  # stroke thickening stops after two 3x3 grey dilations
 
 
 def to_ink(gray: np.ndarray) -> np.ndarray:
-    """Polarity: the paper is the majority of pixels, so the side of the median with the
-    longer tail is the ink. Returns ink bright (high values), float32 0..255."""
-    lo, med, hi = np.percentile(gray, POLARITY_PERCENTILES)
+    """Polarity: the paper is the majority of pixels (a scan's dark margin left out,
+    ``margin_free``), so the side of the median with the longer tail is the ink. Returns
+    ink bright (high values), float32 0..255."""
+    lo, med, hi = np.percentile(gray[margin_free(gray)], POLARITY_PERCENTILES)
     dark_ink = (med - lo) > (hi - med)  # the tail below the paper is longer: dark ink
     return (255.0 - gray if dark_ink else gray).astype(np.float32)
+
+
+def margin_free(gray: np.ndarray) -> np.ndarray:
+    """Where ``gray`` is not a scan's dark margin (a band along its edge, MARGIN_SOLID to
+    MARGIN_APART); all True where it has none. (h, w) bool."""
+    dark = gray <= ink_split(gray.ravel())
+    keep = np.ones(gray.shape, bool)
+    sides = 0
+    for axis in (0, 1):  # per column, then per row
+        solid = dark.mean(axis=axis) >= MARGIN_SOLID
+        n = solid.size
+        first = n if solid.all() else int(np.argmin(solid))  # solid lines from the start
+        last = n if solid.all() else int(np.argmin(solid[::-1]))  # and from the end
+        index = [slice(None), slice(None)]
+        for band in (slice(0, first), slice(n - last, n)):
+            if band.stop - band.start >= MARGIN_WIDE * n:
+                index[1 - axis] = band
+                keep[tuple(index)] = False
+                sides += 1
+    if keep.all() or sides > 2 or keep.mean() < MARGIN_LEFT:
+        return np.ones(gray.shape, bool)
+    level = np.percentile(gray[~keep], 95)
+    return keep if float((gray[keep] <= level).mean()) < MARGIN_APART else np.ones(gray.shape, bool)
 
 
 def looks_generated(gray: np.ndarray) -> bool:
