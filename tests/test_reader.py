@@ -21,6 +21,18 @@ def test_the_surest_way_of_preparing_wins():
         (1, ["13"]), (0, ["7"]), (1, ["5"]), (0, []), (0, ["3"])]
 
 
+def test_a_way_that_reads_a_digit_wins_over_a_surer_empty_reading():
+    """A way that kept only a scan's margin can be surest of reading nothing; the image
+    holds a number, so a way that reads one wins; nothing only when no way reads a digit."""
+    per_way = [
+        [[Reading("", -0.05)], [Reading("", -0.3)]],
+        [[Reading("10", -1.5)], [Reading("", -0.2)]],
+        [[Reading("1", -2.5)], None],
+    ]
+    chosen = reader.most_confident(per_way)
+    assert [(w, found[0].text) for w, found in chosen] == [(1, "10"), (1, "")]
+
+
 def test_a_scan_is_prepared_each_way_and_generated_images_once():
     from model.reading.images import ImageError
     from model.reading.preprocess import READ_VARIANTS, PrepConfig

@@ -103,21 +103,24 @@ def prepare_ways(gray, prep, name: str = "image", keep_steps: bool = False,
 
 
 def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, list]]:
-    """Per image, the readings of the way whose best reading the model is surest of.
+    """Per image, the readings of the way whose best reading the model is surest of,
+    among the ways that read a digit: an image handed over holds a number, and a way that
+    kept only a margin or a line may be surest of reading nothing.
 
     Args:
         per_way: ``per_way[w][i]``: image i's readings (best first) when prepared the w-th
             way; None or [] where that way gave none.
 
     Returns:
-        ``(w, readings)`` per image; ``(0, [])`` where no way gave a reading. Ties go to
-        the earlier way.
+        ``(w, readings)`` per image; ``(0, [])`` where no way gave a reading; the surest
+        empty reading where no way read a digit. Ties go to the earlier way.
     """
     chosen = []
     for i in range(len(per_way[0])):
         best_way, best = 0, []
         for w, readings in enumerate(column[i] for column in per_way):
-            if readings and (not best or readings[0].score > best[0].score):
+            if readings and (not best or (bool(readings[0].text), readings[0].score)
+                             > (bool(best[0].text), best[0].score)):
                 best_way, best = w, readings
         chosen.append((best_way, best))
     return chosen
