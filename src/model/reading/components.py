@@ -109,8 +109,7 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
     if frames and count > 1:
         framed = [i for i, box in enumerate(boxes, start=1) if _frame(labels, i, box, boxes)]
         if framed:
-            mask &= ~np.isin(labels, framed)
-            return clean_components(np.where(mask | (ink <= mask_level), ink, 0),
+            return clean_components(np.where(np.isin(labels, framed), 0, ink),
                                     speck_fraction, mask_level, edge_digits, merged, spanning)
     tight = min(h, w) < TIGHT_CROP or (spanning and any(
         _spans(b, a, h, w) for a, b in zip(areas, boxes, strict=True)))

@@ -79,9 +79,14 @@ def to_ink(gray: np.ndarray) -> np.ndarray:
     """Polarity: the paper is the majority of pixels (a scan's dark margin left out,
     ``margin_free``), so the side of the median with the longer tail is the ink. Returns
     ink bright (high values), float32 0..255."""
-    lo, med, hi = np.percentile(gray[margin_free(gray)], POLARITY_PERCENTILES)
-    dark_ink = (med - lo) > (hi - med)  # the tail below the paper is longer: dark ink
-    return (255.0 - gray if dark_ink else gray).astype(np.float32)
+    return (255.0 - gray if _dark_ink(gray[margin_free(gray)]) else gray).astype(np.float32)
+
+
+def _dark_ink(values: np.ndarray) -> bool:
+    """Whether the tail below the median of ``values`` (the paper) is the longer one: the
+    ink is dark."""
+    lo, med, hi = np.percentile(values, POLARITY_PERCENTILES)
+    return (med - lo) > (hi - med)
 
 
 def margin_free(gray: np.ndarray) -> np.ndarray:
@@ -111,10 +116,8 @@ def looks_generated(gray: np.ndarray) -> bool:
     """Light strokes on a flat dark ground, as ``digits.sequence_generator`` writes them
     (GENERATED_GROUND): the polarity test finds light ink and the darkest level covers
     much of the image."""
-    lo, med, hi = np.percentile(gray, POLARITY_PERCENTILES)
-    if (med - lo) > (hi - med):
-        return False
-    return float((gray <= gray.min() + GROUND_LEVELS).mean()) >= GENERATED_GROUND
+    return (not _dark_ink(gray)
+            and float((gray <= gray.min() + GROUND_LEVELS).mean()) >= GENERATED_GROUND)
 
 
 def trim_margins(ink: np.ndarray) -> np.ndarray:
