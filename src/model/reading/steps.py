@@ -149,7 +149,10 @@ def remove_backgrounds(ink: np.ndarray, caps) -> list[np.ndarray]:
     scale = min(1.0, BACKGROUND_SIDE / max(h, w))
     # A long strip's short side must not shrink to nothing: at least one row or column.
     zoom = (max(1, round(h * scale)) / h, max(1, round(w * scale)) / w)
-    small = ink if scale == 1.0 else ndimage.zoom(ink, zoom, order=1)
+    # mode="nearest": with zoom's default (zeros outside), rounding can put the last row or
+    # column a hair outside the image and make it 0 there, and the filter's edge padding then
+    # spreads that false clean paper over a corner, which comes out as a wedge of ink.
+    small = ink if scale == 1.0 else ndimage.zoom(ink, zoom, order=1, mode="nearest")
     size = max(3, int(min(small.shape) * BACKGROUND_WINDOW) | 1)
     if min(h, w) < TIGHT_CROP:
         estimate = ndimage.percentile_filter(small, TIGHT_PERCENTILE, size=size,
@@ -162,7 +165,7 @@ def remove_backgrounds(ink: np.ndarray, caps) -> list[np.ndarray]:
         background = np.minimum(estimate, split) if capped else estimate
         if scale != 1.0:
             zoom = (h / background.shape[0], w / background.shape[1])
-            background = ndimage.zoom(background, zoom, order=1)[:h, :w]
+            background = ndimage.zoom(background, zoom, order=1, mode="nearest")[:h, :w]
             if background.shape != ink.shape:  # rounding: pad the last row/column
                 background = np.pad(background, ((0, h - background.shape[0]),
                                                  (0, w - background.shape[1])), mode="edge")
