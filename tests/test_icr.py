@@ -225,6 +225,12 @@ def test_average_last_must_be_off_or_at_least_two(tiny_dataset, tmp_path, capsys
     assert status == 2 and "--average-last" in err
 
 
+def test_interpolate_needs_a_starting_model(tiny_dataset, tmp_path, capsys):
+    status, _, err = run([tiny_dataset, "--preset", "tiny", "--interpolate", "0.5",
+                          "--run-dir", tmp_path / "run"], capsys)
+    assert status == 2 and "--from" in err and not (tmp_path / "run").exists()
+
+
 def test_icr_trains_with_fresh_sequences(npz_dataset, tmp_path, capsys):
     status = main([str(npz_dataset), "--preset", "tiny", "--fresh", "--run-dir",
                    str(tmp_path / "run")])

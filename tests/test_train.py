@@ -66,6 +66,48 @@ def test_the_last_epochs_are_averaged_and_kept_only_when_validation_agrees(tiny_
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_interpolate_keeps_the_start_moved_part_of_the_way_to_the_trained_weights(
+        tiny_dataset, tmp_path, monkeypatch):
+    net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
+    split = load_split(tiny_dataset, "train", 28)
+    val = load_split(tiny_dataset, "val", 28)
+    (tmp_path / "start").mkdir()
+    start = train_module.train(tmp_path / "start", split, val, net,
+                               TrainConfig(epochs=1, batch_size=16), log=lambda m: None)
+    trained = []
+    mix = train_module.interpolate_start
+
+    def spy(run_dir, *args, **kwargs):
+        # A tiny run's epochs may not beat the start on validation, which then stays the
+        # best model: shift it, so that the mix has two different ends.
+        best = keras.models.load_model(run_dir / "best.keras")
+        best.set_weights([w + 0.1 for w in best.get_weights()])
+        best.save(run_dir / "best.keras")
+        trained.append(best.get_weights())
+        return mix(run_dir, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "interpolate_start", spy)
+    run_dir = tmp_path / "tuned"
+    run_dir.mkdir()
+    logged = []
+    model = train_module.train(run_dir, split, val, net,
+                               TrainConfig(epochs=2, batch_size=16, learning_rate=5e-2,
+                                           seed=7, interpolate=0.25),
+                               log=logged.append, initial=tmp_path / "start" / "model.keras")
+    assert len(trained) == 1
+    report = json.loads((run_dir / "interpolated.json").read_text())
+    assert report["fraction"] == 0.25 and 0 <= report["val_exact"] <= 1
+    assert any("--interpolate 0.25" in line for line in logged)
+    saved = keras.models.load_model(run_dir / "model.keras", safe_mode=True).get_weights()
+    moved = 0
+    for got, kept, s, t in zip(model.get_weights(), saved, start.get_weights(), trained[0],
+                               strict=True):
+        np.testing.assert_allclose(got, 0.75 * s + 0.25 * t, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(got, kept)
+        moved += int(not np.allclose(s, t))
+    assert moved == len(saved)
+
+
 def test_the_schedule_is_keras_cosine_decay_with_linear_warm_up():
     peak, warmup, total = 2e-3, 10, 50
     keras_schedule = keras.optimizers.schedules.CosineDecay(

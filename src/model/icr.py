@@ -4,6 +4,7 @@
     python -m model.icr digits --evaluate RUN_DIR   # evaluate a finished run, no training
     python -m model.icr big --distribute mirrored   # train on every GPU of this machine
     python -m model.icr DIR --from RUN_DIR          # fine-tune a run on a labelled folder
+    python -m model.icr big --from RUN_DIR --interpolate 0.5  # ... or on a generated dataset
     python -m model.icr DIR --evaluate RUN_DIR      # evaluate a run on a labelled folder
 
 The dataset may be in either format the generator writes (PNG folders or TFRecord shards);
@@ -12,8 +13,9 @@ file_name,text, no manifest.json) holds real images: they are read the way model
 reads them (model.reading.folder, model.training.finetune).
 
 A run directory holds model.keras, config.json, history.csv, metrics.json, curves.png,
-samples.png, model_graph.png (or .dot) and model_summary.png, and averaged.json with
---average-last. Rerunning a killed command resumes the run from its last finished epoch.
+samples.png, model_graph.png (or .dot) and model_summary.png, averaged.json with
+--average-last and interpolated.json with --interpolate. Rerunning a killed command resumes
+the run from its last finished epoch.
 """
 
 from __future__ import annotations
@@ -84,7 +86,11 @@ TRAIN_FLAGS = {"epochs": (number(int, 1, 10_000), "most epochs (early stopping m
                "average_last": (number(int, 0, 1000),
                                 "average the weights of the last N epochs run and keep the "
                                 "average if it reads the validation split at least as well "
-                                "as the best epoch (0: off)")}
+                                "as the best epoch (0: off)"),
+               "interpolate": (number(float, 0.01, 1.0),
+                               "with --from: keep the starting weights moved this fraction "
+                               "of the way toward the trained ones (1: the trained weights; "
+                               "0.5: halfway)")}
 FINETUNE_FLAGS = {"val_fraction": (number(float, 0.01, 0.9),
                                    "part of the folder held out for validation, chosen by a "
                                    "hash of each file name"),

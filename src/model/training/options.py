@@ -81,6 +81,9 @@ def configs(opts: Options, height: int,
             raise DataError(f"{flag(name)} must be at least 1")
     if train_cfg.average_last < 0 or train_cfg.average_last == 1:
         raise DataError("--average-last must be 0 (off) or at least 2")
+    if train_cfg.interpolate < 1 and opts.from_run is None:
+        raise DataError("--interpolate mixes the trained weights with the starting model's: "
+                        "give --from")
     if train_cfg.learning_rate <= 0 or train_cfg.warmup_epochs < 0:
         raise DataError("--learning-rate must be positive and --warmup-epochs not negative")
     if opts.beam_width < 1 or not 1 <= opts.top_paths <= opts.beam_width:

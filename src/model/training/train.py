@@ -34,6 +34,7 @@ BEST = "best.keras"
 FINAL = "model.keras"
 EPOCH_WEIGHTS = "epochs"  # the last --average-last epochs' weights, NNN.weights.h5
 AVERAGED = "averaged.json"  # what the weight average read, and whether it was kept
+INTERPOLATED = "interpolated.json"  # with --interpolate: the mix kept and what it read
 PLAN = "plan.json"  # with --time-budget: the epoch count the first epoch's time allowed
 
 
@@ -62,6 +63,11 @@ class TrainConfig:
     # batch each epoch (model.training.distort); 0: off. Without it the network learns the
     # 3,600 embedded training digits by heart within a few epochs.
     distort: float = 1.0
+    # With a starting model (fine-tuning): keep its weights moved this fraction of the way
+    # toward the trained ones; 1: the trained weights. Halfway kept most of what fine-tuning
+    # on synthetic variety gained and gave back what it cost on real hands (weight-space
+    # ensembling, Wortsman et al. 2022). See interpolate_start.
+    interpolate: float = 1.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -359,6 +365,9 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     if cfg.average_last > 0 and not (run_dir / FINAL).is_file():
         average_epochs(run_dir, model, val_split, net, cfg.average_last,
                        best_reading(run_dir, baseline), log)
+    if (initial is not None and cfg.interpolate < 1 and (run_dir / BEST).is_file()
+            and not (run_dir / INTERPOLATED).is_file()):
+        interpolate_start(run_dir, model, initial, cfg.interpolate, val_split, net, log)
     if (run_dir / BEST).is_file():
         best = keras.models.load_model(run_dir / BEST, safe_mode=True)
         save_atomically(best, run_dir / FINAL)
@@ -410,6 +419,31 @@ def average_epochs(run_dir: Path, model, val: Split | ShardedSplit, net: NetConf
     write_json(run_dir / AVERAGED, {"epochs": epochs, "val_exact": exact,
                                     "best_epoch_val_exact": best, "kept": kept})
     return kept
+
+
+def interpolate_start(run_dir: Path, model, initial: Path, fraction: float,
+                      val: Split | ShardedSplit, net: NetConfig, log=print) -> None:
+    """Replace the run's best model by the starting model's weights moved ``fraction`` of the
+    way toward it (every variable, batch-norm statistics included, in float64), and write
+    what the mix read on the validation split to ``INTERPOLATED``. Kept whatever it reads
+    there: the validation split is the fine-tuning data's own look, on which the trained
+    weights always read best; the mix is for the hands that data does not show."""
+    import keras
+
+    from model.evaluation.evaluate import greedy_readings
+    from model.evaluation.metrics import evaluate
+
+    trained = keras.models.load_model(run_dir / BEST, safe_mode=True).get_weights()
+    model.load_weights(initial)
+    start = model.get_weights()
+    model.set_weights([((1 - fraction) * s.astype(np.float64)
+                        + fraction * t.astype(np.float64)).astype(t.dtype)
+                       for s, t in zip(start, trained, strict=True)])
+    exact = evaluate(*greedy_readings(model, val, net))["exact"]
+    log(f"--interpolate {fraction:g}: the starting weights moved {fraction:g} of the way "
+        f"toward the trained ones read val exact {100 * exact:.2f}%")
+    save_atomically(model, run_dir / BEST)
+    write_json(run_dir / INTERPOLATED, {"fraction": fraction, "val_exact": exact})
 
 
 def predict_logits(model, split: Split, height: int, batch_size: int = 256) -> np.ndarray:
