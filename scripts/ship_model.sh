@@ -6,8 +6,12 @@
 #
 #   bash scripts/ship_model.sh MNIST_PATH_OR_keras [EPOCHS]
 #
-# The model is the mean of the weights of the last 7 epochs run (--average-last 7), kept
-# because it read the validation split better than the best single epoch. Its confidence
+# The first model is the mean of the weights of the last 7 epochs run (--average-last 7),
+# kept because it read the validation split better than the best single epoch. It is then
+# fine-tuned for 3 epochs on a copy of the same sequences half of which were rendered as
+# users hand numbers over and prepared as model.read prepares them (model.training.prepared),
+# and the model shipped lies halfway between the two (--interpolate 0.5): that read both real
+# folders' tune halves and the renderings battery better than either end. Its confidence
 # calibrator is fitted last (model.calibrate), on renderings of MNIST validation digits.
 set -euo pipefail
 MNIST="${1:?usage: bash scripts/ship_model.sh MNIST_PATH_OR_keras [EPOCHS]}"
@@ -23,10 +27,20 @@ python3 -m digits.sequence_generator "${source_args[@]}" --realistic --out "$ROO
 python3 -m model.icr "$ROOT/data/shipped" --fresh --epochs "$EPOCHS" \
   --conv-filters 32,64,96 --gru-units 128 --average-last 7 --run-dir "$ROOT/runs/shipped" \
   --overwrite
+python3 -m model.training.prepared "$ROOT/data/shipped" "$ROOT/data/shipped-prepared" \
+  --share 0.5 --overwrite
+python3 -m model.icr "$ROOT/data/shipped-prepared" --from "$ROOT/runs/shipped" --epochs 3 \
+  --batch-size 64 --learning-rate 5e-4 --warmup-epochs 0.5 --distort 0 --interpolate 0.5 \
+  --run-dir "$ROOT/runs/shipped-tuned" --overwrite
 target="$ROOT/models/mnist-crnn"
 mkdir -p "$target"
-python3 -m model.calibrate "$ROOT/runs/shipped" "${source_args[@]}"
-for f in model.keras config.json metrics.json history.csv averaged.json calibration.json; do
-  cp "$ROOT/runs/shipped/$f" "$target/.$f.partial" && mv "$target/.$f.partial" "$target/$f"
+python3 -m model.calibrate "$ROOT/runs/shipped-tuned" "${source_args[@]}"
+# The fine-tuned run's files, and under base/ those of the run it started from.
+mkdir -p "$target/base"
+for f in model.keras config.json metrics.json history.csv interpolated.json calibration.json; do
+  cp "$ROOT/runs/shipped-tuned/$f" "$target/.$f.partial" && mv "$target/.$f.partial" "$target/$f"
+done
+for f in config.json metrics.json history.csv averaged.json; do
+  cp "$ROOT/runs/shipped/$f" "$target/base/.$f.partial" && mv "$target/base/.$f.partial" "$target/base/$f"
 done
 echo "shipped: $target (now measure it: python bench/real.py $target FOLDER...)"
