@@ -427,7 +427,7 @@ def interpolate_start(run_dir: Path, model, initial: Path, fraction: float,
     way toward it (every variable, batch-norm statistics included, in float64), and write
     what the mix read on the validation split to ``INTERPOLATED``. Kept whatever it reads
     there: the validation split is the fine-tuning data's own look, on which the trained
-    weights always read best; the mix is for the hands that data does not show."""
+    weights tend to read best; the mix is for the hands that data does not show."""
     import keras
 
     from model.evaluation.evaluate import greedy_readings
