@@ -33,14 +33,16 @@ python3 -m model.icr "$ROOT/data/shipped-prepared" --from "$ROOT/runs/shipped" -
   --batch-size 64 --learning-rate 5e-4 --warmup-epochs 0.5 --distort 0 --interpolate 0.5 \
   --run-dir "$ROOT/runs/shipped-tuned" --overwrite
 target="$ROOT/models/mnist-crnn"
-mkdir -p "$target"
 python3 -m model.calibrate "$ROOT/runs/shipped-tuned" "${source_args[@]}"
+# Each file through a partial copy and a rename: a crash never leaves half a file shipped.
+install_files() {  # FROM_DIR TO_DIR FILE...
+  local from="$1" to="$2"; shift 2
+  mkdir -p "$to"
+  for f in "$@"; do cp "$from/$f" "$to/.$f.partial" && mv "$to/.$f.partial" "$to/$f"; done
+}
 # The fine-tuned run's files, and under base/ those of the run it started from.
-mkdir -p "$target/base"
-for f in model.keras config.json metrics.json history.csv interpolated.json calibration.json; do
-  cp "$ROOT/runs/shipped-tuned/$f" "$target/.$f.partial" && mv "$target/.$f.partial" "$target/$f"
-done
-for f in config.json metrics.json history.csv averaged.json; do
-  cp "$ROOT/runs/shipped/$f" "$target/base/.$f.partial" && mv "$target/base/.$f.partial" "$target/base/$f"
-done
+install_files "$ROOT/runs/shipped-tuned" "$target" model.keras config.json metrics.json \
+  history.csv interpolated.json calibration.json
+install_files "$ROOT/runs/shipped" "$target/base" config.json metrics.json history.csv \
+  averaged.json
 echo "shipped: $target (now measure it: python bench/real.py $target FOLDER...)"

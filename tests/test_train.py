@@ -12,10 +12,14 @@ from model.network import NetConfig
 from model.training.train import TrainConfig
 
 
+def _tiny_inputs(tiny_dataset):
+    """A network small enough to train in seconds, and the tiny dataset's train and val."""
+    return (NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,)),
+            load_split(tiny_dataset, "train", 28), load_split(tiny_dataset, "val", 28))
+
+
 def test_reloaded_model_gives_the_same_logits(tiny_dataset, tmp_path):
-    net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
-    split = load_split(tiny_dataset, "train", 28)
-    val = load_split(tiny_dataset, "val", 28)
+    net, split, val = _tiny_inputs(tiny_dataset)
     (tmp_path / "run").mkdir()
     model = train_module.train(tmp_path / "run", split, val, net,
                                TrainConfig(epochs=1, batch_size=16), log=lambda m: None)
@@ -27,9 +31,7 @@ def test_reloaded_model_gives_the_same_logits(tiny_dataset, tmp_path):
 def test_the_last_epochs_are_averaged_and_kept_only_when_validation_agrees(tiny_dataset,
                                                                           tmp_path,
                                                                           monkeypatch):
-    net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
-    split = load_split(tiny_dataset, "train", 28)
-    val = load_split(tiny_dataset, "val", 28)
+    net, split, val = _tiny_inputs(tiny_dataset)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     logged = []
@@ -68,9 +70,7 @@ def test_the_last_epochs_are_averaged_and_kept_only_when_validation_agrees(tiny_
 
 def test_interpolate_keeps_the_start_moved_part_of_the_way_to_the_trained_weights(
         tiny_dataset, tmp_path, monkeypatch):
-    net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
-    split = load_split(tiny_dataset, "train", 28)
-    val = load_split(tiny_dataset, "val", 28)
+    net, split, val = _tiny_inputs(tiny_dataset)
     (tmp_path / "start").mkdir()
     start = train_module.train(tmp_path / "start", split, val, net,
                                TrainConfig(epochs=1, batch_size=16), log=lambda m: None)
@@ -133,9 +133,7 @@ def test_a_plan_fits_the_budget_within_the_epoch_cap(tmp_path):
 
 
 def _weights_after(tiny_dataset, run_dir, cfg, plan_epochs=None):
-    net = NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,))
-    split = load_split(tiny_dataset, "train", 28)
-    val = load_split(tiny_dataset, "val", 28)
+    net, split, val = _tiny_inputs(tiny_dataset)
     run_dir.mkdir()
     if plan_epochs is not None:
         (run_dir / train_module.PLAN).write_text(json.dumps({"epochs": plan_epochs}))
