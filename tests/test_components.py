@@ -76,3 +76,33 @@ def test_a_frame_around_one_digit_goes_and_a_zero_stays():
     ink[15:45, 25:29] = ink[15:45, 55:60] = 255
     out = clean_components(ink, 0.06, frames=True)
     assert out[30, 6] == 0 and kept(out, np.s_[15:45, 25:29]) and kept(out, np.s_[15:45, 55:60])
+
+
+def cell(xs=(18, 30), h=34, w=60):
+    """Ink of a logbook cell's number: 1s as slanted strokes, as a hand writes them."""
+    ink = np.zeros((h, w), np.float32)
+    for x in xs:
+        for y in range(8, 27):
+            ink[y, x + (26 - y) // 6:x + (26 - y) // 6 + 3] = 255
+    return ink
+
+
+def test_a_cells_corner_at_the_edge_goes_and_digits_at_the_edge_stay():
+    """What line removal leaves of a cell's border and bottom line (a straight side and its
+    arm) goes with corners on and stays without; a straight "1" and a slanted "7" ending a
+    tight crop are digits."""
+    ink = cell()
+    ink[4:32, 56:58] = 255  # the border's remnant, straight down the right edge
+    ink[29:32, 46:58] = 255  # and its arm along the bottom
+    assert kept(clean_components(ink, 0.06, edge_digits=True), np.s_[4:32, 56:58])
+    out = clean_components(ink, 0.06, edge_digits=True, corners=True)
+    assert out[4:32, 46:58].max() == 0 and kept(out, np.s_[8:27, 18:25])
+    one = cell((30, 42))
+    one[8:27, 53:56] = 255  # a straight "1" ending the number at the right edge
+    assert kept(clean_components(one, 0.06, edge_digits=True, corners=True), np.s_[8:27, 53:56])
+    seven = cell((26, 36))
+    seven[8:11, 46:58] = 255  # a 7's bar along the top
+    for y in range(11, 27):  # and its stem slanting down to the left
+        seven[y, 56 - (y - 11) // 2:58 - (y - 11) // 2] = 255
+    out = clean_components(seven, 0.06, edge_digits=True, corners=True)
+    assert kept(out, np.s_[8:11, 46:58]) and kept(out, np.s_[20:27, 46:56])

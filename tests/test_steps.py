@@ -52,6 +52,19 @@ def test_long_lines_go_and_digits_stay():
     assert out[5:28, 50:53].min() == 255
 
 
+def test_a_cells_top_and_bottom_lines_do_not_hide_its_border():
+    """A border counts only when longer than the rows the number spans (border_beyond):
+    the cell's own top and bottom lines are no part of the number, so they must not
+    stretch those rows to the whole cell and keep a full-height border."""
+    ink = np.zeros((34, 60), np.float32)
+    ink[1:3, :] = ink[31:33, :] = 255  # the cell's top and bottom lines
+    ink[1:33, 56:58] = 255  # its right border
+    ink[8:26, 20:23] = ink[8:26, 30:33] = 255  # "11"
+    out = remove_lines(ink, 0.6, border_beyond=1.2)
+    assert out[:, 56:58].max() == 0 and out[1:3, 5:50].max() == 0
+    assert out[8:26, 20:23].min() == 255 and out[8:26, 30:33].min() == 255
+
+
 def test_thin_strokes_are_thickened_toward_mnist():
     image = np.zeros((28, 40), np.uint8)
     image[4:24, 10] = 255

@@ -64,13 +64,27 @@ SPAN_FILL = (0.08, 0.5)
 # within FRAME_BAND of its box's short side from the box's edges (a thin outline).
 FRAME_BAND = 0.15
 FRAME_SHARE = 0.85
+# With ``corners``, a component is a cell's corner (what line removal leaves of a border
+# and the line it meets when both are broken or short) when it stands at the left or right
+# edge (EDGE_COLUMNS), is at least CORNER_ROWS of the image high and wider than a narrow
+# stroke (REMNANT), one of the CORNER_STRIP columns along its outer side holds ink over
+# STRAIGHT of its height (a ruled line, not a slanted stroke), one of the CORNER_STRIP rows
+# along its top or bottom over ARM of its width, and CORNER_SHARE of its ink lies in those
+# strips. It is then treated as a narrow edge stroke is: it joins the number only when it
+# stands within its rows and close to it (ONE_TALL, ONE_GAP), as a 7 ending a tight crop
+# may, while a cell's corner runs past the number's rows or stands apart.
+CORNER_ROWS = 0.5
+CORNER_STRIP = 3
+STRAIGHT = 0.8
+CORNER_SHARE = 0.85
+ARM = 0.5
 FRINGE = 2  # dilations of the kept mask: the faint anti-aliased fringe of a kept stroke
 
 
 def clean_components(ink: np.ndarray, speck_fraction: float,
                      mask_level: float = 64, edge_digits: bool = False,
                      merged: bool = False, spanning: bool = False,
-                     frames: bool = False) -> np.ndarray:
+                     frames: bool = False, corners: bool = False) -> np.ndarray:
     """Keep the components that form the written number and drop the rest.
 
     Dropped: specks far smaller than the largest component; large blobs or slivers touching
@@ -93,6 +107,9 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         frames: a thin rectangle around other ink (``_frame``) is dropped: a box drawn
             around the number, which line removal leaves when it is no longer than the
             number is high.
+        corners: a cell's corner at the left or right edge (``_corner``) is taken for a
+            narrow edge stroke (see ``edge_digits``), not for a digit: the model would read
+            its straight side as a "1" or, with its arm, as a "7".
 
     Returns:
         ``ink`` with the dropped components set to 0, float32.
@@ -110,7 +127,8 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         framed = [i for i, box in enumerate(boxes, start=1) if _frame(labels, i, box, boxes)]
         if framed:
             return clean_components(np.where(np.isin(labels, framed), 0, ink),
-                                    speck_fraction, mask_level, edge_digits, merged, spanning)
+                                    speck_fraction, mask_level, edge_digits, merged, spanning,
+                                    corners=corners)
     tight = min(h, w) < TIGHT_CROP or (spanning and any(
         _spans(b, a, h, w) for a, b in zip(areas, boxes, strict=True)))
     # The number's size, to tell specks and shadows: its largest component clear of the
@@ -131,6 +149,8 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
                      or box[1].stop > (1 - EDGE_COLUMNS) * w)
         # A narrow upright stroke at the left or right edge: a border's remnant, or a "1".
         remnant = near_edge and bw <= REMNANT * bh
+        # A cell's corner is a remnant too, however wide its arm.
+        corner = corners and _corner(labels, i, box, h, w)
         # An upright sliver the height of the image is a scan edge or a border; with
         # ``edge_digits`` only when thin for its height (a digit at the end of a tight crop
         # of a long number is a sliver of the image too), and a thin one near the edge is
@@ -145,7 +165,7 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
             continue
         if remnant and not edge_digits:
             continue
-        candidates.append((i, area, box, remnant))
+        candidates.append((i, area, box, remnant or corner))
     if edge_digits and all(c[3] for c in candidates):
         # Every component touched the edge as a blob or a sliver would: a crop tight around
         # one or two large digits. Rather than nothing, the number is what is not a line.
@@ -246,6 +266,31 @@ def _frame(labels: np.ndarray, i: int, box, boxes) -> bool:
         return False
     return all(own[rows, cols].any() for rows in (slice(0, band), slice(-band, None))
                for cols in (slice(0, band), slice(-band, None)))
+
+
+def _corner(labels: np.ndarray, i: int, box, h: int, w: int) -> bool:
+    """Whether component ``i`` (its ``box``) is a cell's corner at the left or right edge
+    (CORNER_ROWS, CORNER_STRIP, STRAIGHT, CORNER_SHARE): a straight upright side along its
+    outer edge, and nearly all its ink on that side and along its top or bottom."""
+    bh, bw = _size(box)
+    right = box[1].stop > (1 - EDGE_COLUMNS) * w
+    if bh < CORNER_ROWS * h or not (right or box[1].start < EDGE_COLUMNS * w):
+        return False
+    own = labels[box] == i
+    side = own[:, -CORNER_STRIP:] if right else own[:, :CORNER_STRIP]
+    if side.sum(axis=0).max() < STRAIGHT * bh:
+        return False
+    if bw <= REMNANT * bh:
+        return False  # a narrow stroke, a remnant already
+    cols = slice(-CORNER_STRIP, None) if right else slice(0, CORNER_STRIP)
+    total = own.sum()
+    for rows in (slice(0, CORNER_STRIP), slice(-CORNER_STRIP, None)):
+        strips = np.zeros_like(own)
+        strips[:, cols] = strips[rows] = True
+        if (own[rows].sum(axis=1).max() >= ARM * bw
+                and own[strips].sum() >= CORNER_SHARE * total):
+            return True
+    return False
 
 
 def _touches(box, h: int, w: int) -> bool:

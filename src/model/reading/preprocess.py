@@ -121,6 +121,10 @@ class PrepConfig:
     # removal keeps a box around one or two digits, whose sides are no longer than the
     # number is high.
     frames: bool = field(default=True, metadata=CLEAN)
+    # A cell's corner at the left or right edge (a straight side and its arm: what line
+    # removal leaves of a broken border) joins the number only as a narrow edge stroke
+    # would (edge_digits): within its rows and close by, as a "7" ending a tight crop.
+    corners: bool = field(default=True, metadata=CLEAN)
 
     def cleaning(self) -> tuple:
         """The values steps 3 to 6 read: equal for two configs that clean alike."""
@@ -256,7 +260,7 @@ def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> 
     ink = _step(steps, "4_lines", ink)
     if cfg.components:
         ink = clean_components(ink, cfg.speck_fraction, cfg.mask_level, cfg.edge_digits,
-                               cfg.merged, cfg.spanning, cfg.frames)
+                               cfg.merged, cfg.spanning, cfg.frames, cfg.corners)
     ink = _step(steps, "5_components", ink)
     box = ink_box(ink)
     if box is None:

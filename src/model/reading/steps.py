@@ -224,7 +224,10 @@ def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
         if border_beyond > 0 and w > 2 * band:
             # The rows holding the middle of the ink between the edge bands, by mass, so
             # that the thin arm of a cell's corner reaching in does not count.
-            length = max(length, int(np.ceil(border_beyond * _mass_rows(mask[:, band:-band]))))
+            # The ruling lines just found are not the number: a cell's top and bottom
+            # lines would stretch its rows to the whole crop, and no border could be longer.
+            number = mask[:, band:-band] & ~lines[:, band:-band]
+            length = max(length, int(np.ceil(border_beyond * _mass_rows(number))))
         vertical = long_runs(mask.T, length).T
         edge = np.zeros_like(mask)
         edge[:, :band] = edge[:, -band:] = True
