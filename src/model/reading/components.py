@@ -270,8 +270,8 @@ def _frame(labels: np.ndarray, i: int, box, boxes) -> bool:
 
 def _corner(labels: np.ndarray, i: int, box, h: int, w: int) -> bool:
     """Whether component ``i`` (its ``box``) is a cell's corner at the left or right edge
-    (CORNER_ROWS, CORNER_STRIP, STRAIGHT, CORNER_SHARE): a straight upright side along its
-    outer edge, and nearly all its ink on that side and along its top or bottom."""
+    (CORNER_ROWS, CORNER_STRIP, STRAIGHT, ARM, CORNER_SHARE): a straight upright side along
+    its outer edge, an arm along its top or bottom, and nearly all its ink on those two."""
     bh, bw = _size(box)
     right = box[1].stop > (1 - EDGE_COLUMNS) * w
     if bh < CORNER_ROWS * h or not (right or box[1].start < EDGE_COLUMNS * w):
