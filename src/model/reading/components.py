@@ -150,7 +150,7 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         # A narrow upright stroke at the left or right edge: a border's remnant, or a "1".
         remnant = near_edge and bw <= REMNANT * bh
         # A cell's corner is a remnant too, however wide its arm.
-        corner = corners and _corner(labels, i, box, h, w)
+        corner = corners and near_edge and not remnant and _corner(labels, i, box, h, w)
         # An upright sliver the height of the image is a scan edge or a border; with
         # ``edge_digits`` only when thin for its height (a digit at the end of a tight crop
         # of a long number is a sliver of the image too), and a thin one near the edge is
@@ -269,20 +269,18 @@ def _frame(labels: np.ndarray, i: int, box, boxes) -> bool:
 
 
 def _corner(labels: np.ndarray, i: int, box, h: int, w: int) -> bool:
-    """Whether component ``i`` (its ``box``) is a cell's corner at the left or right edge
+    """Whether component ``i`` (its ``box``), standing at the left or right edge and wider
+    than a narrow stroke (the caller's ``near_edge`` and ``remnant``), is a cell's corner
     (CORNER_ROWS, CORNER_STRIP, STRAIGHT, ARM, CORNER_SHARE): a straight upright side along
     its outer edge, an arm along its top or bottom, and nearly all its ink on those two."""
     bh, bw = _size(box)
-    right = box[1].stop > (1 - EDGE_COLUMNS) * w
-    if bh < CORNER_ROWS * h or not (right or box[1].start < EDGE_COLUMNS * w):
+    if bh < CORNER_ROWS * h:
         return False
     own = labels[box] == i
-    side = own[:, -CORNER_STRIP:] if right else own[:, :CORNER_STRIP]
-    if side.sum(axis=0).max() < STRAIGHT * bh:
-        return False
-    if bw <= REMNANT * bh:
-        return False  # a narrow stroke, a remnant already
+    right = box[1].stop > (1 - EDGE_COLUMNS) * w
     cols = slice(-CORNER_STRIP, None) if right else slice(0, CORNER_STRIP)
+    if own[:, cols].sum(axis=0).max() < STRAIGHT * bh:
+        return False
     total = own.sum()
     for rows in (slice(0, CORNER_STRIP), slice(-CORNER_STRIP, None)):
         strips = np.zeros_like(own)
