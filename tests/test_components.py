@@ -106,3 +106,44 @@ def test_a_cells_corner_at_the_edge_goes_and_digits_at_the_edge_stay():
         seven[y, 56 - (y - 11) // 2:58 - (y - 11) // 2] = 255
     out = clean_components(seven, 0.06, edge_digits=True, corners=True)
     assert kept(out, np.s_[8:11, 46:58]) and kept(out, np.s_[20:27, 46:56])
+
+
+def faint_zero(ink, x, top=15, bottom=45, width=14):
+    """A faint 0 (a ring at ink level 40, under the mask) at column ``x``, rising over the
+    mask only in three specks of 2 x 2 pixels: a light pen stroke."""
+    h = bottom - top
+    yy, xx = np.mgrid[:h, :width]
+    r = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - width / 2) / (width / 2)) ** 2
+    ink[top:bottom, x:x + width][(r <= 1) & (r >= 0.55)] = 40
+    for y in (top + 1, top + h // 2, bottom - 3):
+        ink[y:y + 2, x + width // 2 - 1 if y != top + h // 2 else x:][:, :2] = 80
+    return ink
+
+
+def test_a_faint_digit_broken_into_specks_stays_and_faint_dust_and_borders_go():
+    """With ``faint``, a faint digit beside the number, which the mask sees only as specks,
+    joins it; a faint speck of dust and a faint border's remnant at the edge do not."""
+    ink = faint_zero(number(), 112)
+    ring_pixels = ink == 40
+    assert clean_components(ink, 0.06, edge_digits=True)[ring_pixels].max() == 0
+    out = clean_components(ink, 0.06, edge_digits=True, faint=0.25)
+    assert (out[ring_pixels] == 40).all() and kept(out, np.s_[15:45, 50:54])
+    dust = number()
+    dust[30:35, 112:117] = 40  # a faint smudge, a tenth of the digits' height
+    dust[32, 114] = 80
+    assert clean_components(dust, 0.06, edge_digits=True, faint=0.25)[30:35, 112:117].max() == 0
+    border = number(w=116)
+    border[15:45, 113:115] = 40  # a faint cell border at the right edge, the number's height
+    border[17:19, 113:115] = border[40:42, 113:115] = 80
+    out = clean_components(border, 0.06, edge_digits=True, faint=0.25)
+    assert out[15:45, 113:115].max() == 0 and kept(out, np.s_[15:45, 100:104])
+
+
+def test_a_faint_shape_never_sets_the_number():
+    """A faint shape with more ink than the number, far from it, does not take its place:
+    faint components only join a number found without them."""
+    ink = np.zeros((60, 200), np.float32)
+    ink[15:45, 30:34] = 255  # a "1"
+    faint_zero(ink, 120, width=40)
+    out = clean_components(ink, 0.06, edge_digits=True, faint=0.25)
+    assert kept(out, np.s_[15:45, 30:34]) and out[15:45, 120:160].max() == 0

@@ -78,13 +78,20 @@ CORNER_STRIP = 3
 STRAIGHT = 0.8
 CORNER_SHARE = 0.85
 ARM = 0.5
+# With ``faint``, a component of weak ink (above ``faint`` of the mask level) that the mask
+# sees only as specks is a faint digit when it is no speck at that level, upright, at least
+# FAINT_ROWS as high as the component with the largest piece, and no narrow stroke at the
+# left or right edge (a faint border's remnant); it then joins the number as an edge
+# stroke does (ONE_TALL, ONE_GAP) and never seeds it.
+FAINT_ROWS = 0.6
 FRINGE = 2  # dilations of the kept mask: the faint anti-aliased fringe of a kept stroke
 
 
 def clean_components(ink: np.ndarray, speck_fraction: float,
                      mask_level: float = 64, edge_digits: bool = False,
                      merged: bool = False, spanning: bool = False,
-                     frames: bool = False, corners: bool = False) -> np.ndarray:
+                     frames: bool = False, corners: bool = False,
+                     faint: float = 0.0) -> np.ndarray:
     """Keep the components that form the written number and drop the rest.
 
     Dropped: specks far smaller than the largest component; large blobs or slivers touching
@@ -110,6 +117,9 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         corners: a cell's corner at the left or right edge (``_corner``) is taken for a
             narrow edge stroke (see ``edge_digits``), not for a digit: the model would read
             its straight side as a "1" or, with its arm, as a "7".
+        faint: above 0, a faint digit that the mask breaks into specks is kept
+            (``_faint_digits``, FAINT_ROWS) when it stands beside the number: its
+            components are those of the ink above this fraction of ``mask_level``.
 
     Returns:
         ``ink`` with the dropped components set to 0, float32.
@@ -117,9 +127,13 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
     from scipy import ndimage
 
     mask = ink > mask_level
+    weak = _faint_digits(ink, mask, faint * mask_level, speck_fraction) if faint > 0 \
+        else np.zeros_like(mask)
+    mask |= weak
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if count == 0:
         return ink
+    weak_ids = set(np.unique(labels[weak]).tolist())
     h, w = mask.shape
     areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
     boxes = ndimage.find_objects(labels)
@@ -128,7 +142,7 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         if framed:
             return clean_components(np.where(np.isin(labels, framed), 0, ink),
                                     speck_fraction, mask_level, edge_digits, merged, spanning,
-                                    corners=corners)
+                                    corners=corners, faint=faint)
     tight = min(h, w) < TIGHT_CROP or (spanning and any(
         _spans(b, a, h, w) for a, b in zip(areas, boxes, strict=True)))
     # The number's size, to tell specks and shadows: its largest component clear of the
@@ -165,7 +179,7 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
             continue
         if remnant and not edge_digits:
             continue
-        candidates.append((i, area, box, remnant or corner))
+        candidates.append((i, area, box, remnant or corner or i in weak_ids))
     if edge_digits and all(c[3] for c in candidates):
         # Every component touched the edge as a blob or a sliver would: a crop tight around
         # one or two large digits. Rather than nothing, the number is what is not a line.
@@ -180,6 +194,37 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         keep[i] = True
     kept = ndimage.binary_dilation(keep[labels], iterations=FRINGE)
     return np.where(kept, ink, 0).astype(np.float32)
+
+
+def _faint_digits(ink: np.ndarray, mask: np.ndarray, level: float,
+                  speck_fraction: float) -> np.ndarray:
+    """The pixels of faint digits (see FAINT_ROWS): the components of the ink above
+    ``level`` whose ink above the mask (``mask``) lies only in speck-sized pieces, yet that
+    are no specks themselves at ``level`` (both against the component holding the largest
+    piece), upright, as high as a digit, and no narrow stroke at the left or right edge."""
+    from scipy import ndimage
+
+    eight = np.ones((3, 3), bool)
+    pieces, count = ndimage.label(mask, structure=eight)
+    low = ink > level
+    labels, lows = ndimage.label(low, structure=eight)
+    if count == 0 or lows < 2:
+        return np.zeros_like(mask)
+    sizes = np.concatenate([[0], ndimage.sum_labels(mask, pieces, np.arange(1, count + 1))])
+    index = np.arange(1, lows + 1)
+    biggest = ndimage.maximum(sizes[pieces], labels, index)
+    weak = ndimage.sum_labels(low, labels, index)
+    first = int(np.argmax(biggest))
+    boxes = ndimage.find_objects(labels)
+    high = np.array([_size(b)[0] for b in boxes])
+    h, w = mask.shape
+    # No narrow stroke at the left or right edge: a faint cell border's remnant.
+    upright = np.array([not _flat(b) and not (
+        (b[1].start < EDGE_COLUMNS * w or b[1].stop > (1 - EDGE_COLUMNS) * w)
+        and _size(b)[1] <= REMNANT * _size(b)[0]) for b in boxes])
+    faint = (biggest > 0) & (biggest < speck_fraction * sizes.max()) \
+        & (weak >= speck_fraction * weak[first]) & upright & (high >= FAINT_ROWS * high[first])
+    return np.isin(labels, index[faint])
 
 
 def _number_band(candidates: list, merged: bool = False) -> list[int]:

@@ -125,6 +125,10 @@ class PrepConfig:
     # removal leaves of a broken border) joins the number only as a narrow edge stroke
     # would (edge_digits): within its rows and close by, as a "7" ending a tight crop.
     corners: bool = field(default=True, metadata=CLEAN)
+    # A faint digit that the mask level breaks into specks (a light pen, a thinned stroke)
+    # joins the number, as an edge stroke does, when its ink above this fraction of
+    # mask_level forms a digit-sized component beside it (0: off; model.reading.components).
+    faint: float = field(default=0.25, metadata=CLEAN)
 
     def cleaning(self) -> tuple:
         """The values steps 3 to 6 read: equal for two configs that clean alike."""
@@ -260,7 +264,8 @@ def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> 
     ink = _step(steps, "4_lines", ink)
     if cfg.components:
         ink = clean_components(ink, cfg.speck_fraction, cfg.mask_level, cfg.edge_digits,
-                               cfg.merged, cfg.spanning, cfg.frames, cfg.corners)
+                               cfg.merged, cfg.spanning, cfg.frames, cfg.corners,
+                               cfg.faint)
     ink = _step(steps, "5_components", ink)
     box = ink_box(ink)
     if box is None:
