@@ -147,3 +147,25 @@ def test_a_faint_shape_never_sets_the_number():
     faint_zero(ink, 120, width=40)
     out = clean_components(ink, 0.06, edge_digits=True, faint=0.25)
     assert kept(out, np.s_[15:45, 30:34]) and out[15:45, 120:160].max() == 0
+
+
+def test_bold_digits_filling_a_tight_crop_stay_and_a_solid_blob_goes():
+    """Two bold touching digits that fill a small crop and touch its edges cover more than
+    EDGE_BLOB of it, as a shadow would, but are no solid blob: they stay. A solid dark
+    corner of the same size still goes."""
+    ink = np.zeros((24, 44), np.float32)
+    ink[4:20, 2:8] = 255  # a "1", clear of the edges
+    yy, xx = np.mgrid[:24, :16]
+    r = ((yy - 11.5) / 12) ** 2 + ((xx - 7.5) / 8) ** 2
+    zero = ((r <= 1) & (r >= 0.45)).astype(np.float32) * 255  # a bold 0 as high as the crop
+    ink[:, 14:30] = np.maximum(ink[:, 14:30], zero)
+    ink[:, 28:44] = np.maximum(ink[:, 28:44], zero)  # and another touching it
+    assert (ink[:, 14:] > 64).sum() > 0.25 * ink.size
+    out = clean_components(ink, 0.06, edge_digits=True, merged=True, spanning=True)
+    assert kept(out, np.s_[:, 14:30]) and kept(out, np.s_[:, 28:44])
+    shadow = np.zeros((24, 44), np.float32)
+    shadow[4:20, 2:8] = 255
+    shadow[:, 28:44] = 255  # a solid block at the right edge: the next cell's dark
+    shadow[:, 22:28] = 255
+    out = clean_components(shadow, 0.06, edge_digits=True, merged=True, spanning=True)
+    assert out[:, 22:].max() == 0 and kept(out, np.s_[4:20, 2:8])
