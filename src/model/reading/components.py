@@ -21,12 +21,13 @@ DIGIT_ROWS = 0.3
 # digit: the widest digit, a 0 or a 2, is about as wide as high.
 FLAT = 2.5
 # Edge-touching components dropped as not part of the number (outside a tight crop, see
-# clean_components): a blob over EDGE_BLOB of the image filling more of its box than a
-# digit does (SPAN_FILL), or more than BIGGER times the number's largest component (a
-# shadow, the next cell); a sliver spanning FULL_SPAN of one
+# clean_components): a blob over EDGE_BLOB of the image and over BLOB_FILL of its box
+# (solid, as no digit is, even bold), or more than BIGGER times the number's largest
+# component (a shadow, the next cell); a sliver spanning FULL_SPAN of one
 # side and at most SLIVER of the other (a scan edge, a cell border); anything whose short
 # side is at most THIN of its long side (a line's remnant).
 EDGE_BLOB = 0.25
+BLOB_FILL = 0.7
 BIGGER = 1.5
 FULL_SPAN = 0.9
 SLIVER = 0.2
@@ -175,9 +176,9 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         if edge_digits:
             sliver &= bw <= REMNANT * bh and not remnant
             thin &= not remnant
-        # A blob is solid (a shadow, a scan margin, the next cell): digits filling a tight
-        # crop cover over EDGE_BLOB of it too, but no more of their box than SPAN_FILL.
-        blob = area > EDGE_BLOB * h * w and area > SPAN_FILL[1] * bh * bw
+        # A blob is solid (a shadow, a scan margin, the next cell): bold digits filling a
+        # tight crop cover over EDGE_BLOB of it too, but not BLOB_FILL of their box.
+        blob = area > EDGE_BLOB * h * w and area > BLOB_FILL * bh * bw
         if _touches(box, h, w) and (blob or bigger or sliver or
                                     (bw >= FULL_SPAN * w and bh <= SLIVER * h) or thin):
             continue
