@@ -86,6 +86,7 @@ ARM = 0.5
 # left or right edge (a faint border's remnant); it then joins the number as an edge
 # stroke does (ONE_TALL, ONE_GAP) and never seeds it.
 FAINT_ROWS = 0.6
+EIGHT = np.ones((3, 3), bool)  # components join at corners too
 FRINGE = 2  # dilations of the kept mask: the faint anti-aliased fringe of a kept stroke
 
 
@@ -129,10 +130,13 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
     from scipy import ndimage
 
     mask = ink > mask_level
-    weak = _faint_digits(ink, mask, faint * mask_level, speck_fraction) if faint > 0 \
-        else np.zeros_like(mask)
-    mask |= weak
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    labels, count = ndimage.label(mask, structure=EIGHT)
+    weak = np.zeros_like(mask)
+    if faint > 0 and count:
+        weak = _faint_digits(ink, labels, count, faint * mask_level, speck_fraction)
+        if weak.any():  # faint digits join their pieces: label again
+            mask |= weak
+            labels, count = ndimage.label(mask, structure=EIGHT)
     if count == 0:
         return ink
     weak_ids = set(np.unique(labels[weak]).tolist())
@@ -161,8 +165,7 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
         # cell, except in a tight crop, where a round digit beside a thin "1" may be
         # larger still.
         bigger = area > BIGGER * largest and not tight
-        near_edge = (box[1].start < EDGE_COLUMNS * w
-                     or box[1].stop > (1 - EDGE_COLUMNS) * w)
+        near_edge = _near_edge(box, w)
         # A narrow upright stroke at the left or right edge: a border's remnant, or a "1".
         remnant = near_edge and bw <= REMNANT * bh
         # A cell's corner is a remnant too, however wide its arm.
@@ -201,32 +204,31 @@ def clean_components(ink: np.ndarray, speck_fraction: float,
     return np.where(kept, ink, 0).astype(np.float32)
 
 
-def _faint_digits(ink: np.ndarray, mask: np.ndarray, level: float,
+def _faint_digits(ink: np.ndarray, pieces: np.ndarray, count: int, level: float,
                   speck_fraction: float) -> np.ndarray:
     """The pixels of faint digits (see FAINT_ROWS): the components of the ink above
-    ``level`` whose ink above the mask (``mask``) lies only in speck-sized pieces, yet that
-    are no specks themselves at ``level`` (both against the component holding the largest
-    piece), upright, as high as a digit, and no narrow stroke at the left or right edge."""
+    ``level`` whose ink above the mask (its ``count`` components labelled in ``pieces``)
+    lies only in speck-sized pieces, yet that are no specks themselves at ``level`` (both
+    against the component holding the largest piece), upright, as high as a digit, and no
+    narrow stroke at the left or right edge."""
     from scipy import ndimage
 
-    eight = np.ones((3, 3), bool)
-    pieces, count = ndimage.label(mask, structure=eight)
     low = ink > level
-    labels, lows = ndimage.label(low, structure=eight)
-    if count == 0 or lows < 2:
-        return np.zeros_like(mask)
-    sizes = np.concatenate([[0], ndimage.sum_labels(mask, pieces, np.arange(1, count + 1))])
+    labels, lows = ndimage.label(low, structure=EIGHT)
+    if lows < 2:
+        return np.zeros_like(low)
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+    sizes[0] = 0  # the background
     index = np.arange(1, lows + 1)
     biggest = ndimage.maximum(sizes[pieces], labels, index)
     weak = ndimage.sum_labels(low, labels, index)
     first = int(np.argmax(biggest))
     boxes = ndimage.find_objects(labels)
     high = np.array([_size(b)[0] for b in boxes])
-    h, w = mask.shape
+    w = low.shape[1]
     # No narrow stroke at the left or right edge: a faint cell border's remnant.
     upright = np.array([not _flat(b) and not (
-        (b[1].start < EDGE_COLUMNS * w or b[1].stop > (1 - EDGE_COLUMNS) * w)
-        and _size(b)[1] <= REMNANT * _size(b)[0]) for b in boxes])
+        _near_edge(b, w) and _size(b)[1] <= REMNANT * _size(b)[0]) for b in boxes])
     faint = (biggest > 0) & (biggest < speck_fraction * sizes.max()) \
         & (weak >= speck_fraction * weak[first]) & upright & (high >= FAINT_ROWS * high[first])
     return np.isin(labels, index[faint])
@@ -339,6 +341,11 @@ def _corner(labels: np.ndarray, i: int, box, h: int, w: int) -> bool:
                 and own[strips].sum() >= CORNER_SHARE * total):
             return True
     return False
+
+
+def _near_edge(box, w: int) -> bool:
+    """Whether ``box`` reaches within EDGE_COLUMNS of the left or right edge."""
+    return box[1].start < EDGE_COLUMNS * w or box[1].stop > (1 - EDGE_COLUMNS) * w
 
 
 def _touches(box, h: int, w: int) -> bool:
