@@ -76,16 +76,18 @@ def read_all(model, net, images, constraint, beam_width):
     beam reading's calibration signals (NaN where unreadable)."""
     from model.decoding import decode
     from model.decoding.constraints import constrained_decode
+    from model.decoding.decode import reading_engine
     from model.reading.reader import chosen_signals, most_confident, run_ways
 
     kept = min(2, beam_width)  # two for the margin; the best reading is the same
     methods = {
         "greedy": lambda logits, lengths: decode(logits, lengths, "greedy"),
-        "beam": lambda logits, lengths: decode(logits, lengths, "beam", beam_width, kept),
+        "beam": lambda logits, lengths: decode(logits, lengths, "beam", beam_width, kept,
+                                                reading_engine()),
         "constrained": lambda logits, lengths: constrained_decode(logits, constraint, lengths,
                                                                   beam_width),
     }
-    per_way, entropies = run_ways(images, model, net, methods, batch=128)
+    per_way, entropies = run_ways(images, model, net, methods)
     chosen = {name: most_confident(columns) if columns else [(0, [])] * len(images)
               for name, columns in per_way.items()}
     signals = chosen_signals(per_way["beam"], entropies, chosen["beam"], images)

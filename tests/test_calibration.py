@@ -222,7 +222,11 @@ def test_model_calibrate_fits_on_a_labelled_folder(tmp_path, capsys):
     assert "fitted on 40 readings (50.0% right) over logit, agreement" in out
     fitted = calibration.load(run)
     assert fitted.used == ("logit", "agreement") and fitted.fitted_on["count"] == 40
-    assert Reader(run).read(scan(70)).confidence == pytest.approx(0.5, abs=0.1)
+    # Half the folder's readings were right: read again as the folder was, their mean
+    # confidence is about a half (an untrained model's readings of one image alone differ
+    # from those of the batch, as padding differs).
+    confidences = [r.confidence for r in Reader(run).read(images)]
+    assert np.mean(confidences) == pytest.approx(0.5, abs=0.1)
 
 
 @pytest.mark.parametrize("args,message", [

@@ -84,7 +84,8 @@ def test_an_image_that_looks_generated_is_read_as_generated():
 
 def test_images_prepared_a_different_number_of_ways_read_together():
     """A generated image (one way) and a scan (six) in one batch: the model sees each way
-    an image has, and each reading's one_way signal counts its own image's ways."""
+    an image has, in one call, and each reading's one_way signal counts its own image's
+    ways."""
     from model.reading.calibration import SIGNALS
 
     seen = []
@@ -105,10 +106,46 @@ def test_images_prepared_a_different_number_of_ways_read_together():
 
     per_way, entropies = reader.run_ways(
         [one, six], model, Net(), {"beam": lambda lg, n: decode(lg, n, "beam", 4, 2)})
-    assert seen == [2] + [1] * 5
+    assert seen == [7]  # every way of both images in one call
     columns = per_way["beam"]
     assert columns[1][0] is None and columns[1][1][0].text == "3"
     chosen = reader.most_confident(columns)
     x = reader.chosen_signals(columns, entropies, chosen, [one, six])
     assert x[:, SIGNALS.index("one_way")].tolist() == [1.0, 0.0]
     assert x[:, SIGNALS.index("agreement")].tolist() == [1.0, 1.0]
+
+
+def test_ways_are_batched_narrowest_first_and_read_back_in_place():
+    """The prepared images of all ways share batches, narrowest first, so that a batch is
+    little padding; each reading goes back to its own image and way."""
+    widths_seen = []
+
+    class Net:
+        def time_steps(self, width):
+            return width // 4
+
+    def model(batch, training):
+        widths_seen.append((len(batch), batch.shape[2]))
+        # Each row reads its own width in tens as one digit: 80 px reads "8".
+        logits = np.full((len(batch), batch.shape[2] // 4, 11), -5.0, np.float32)
+        logits[:, :, 0] = 0.0
+        for row in range(len(batch)):
+            width = int(np.flatnonzero(batch[row, 0, :, 0] > 0).max()) + 1
+            logits[row, 0, 1 + width // 10] = 5.0
+        return logits
+
+    def image(width):
+        im = np.zeros((28, width), np.uint8)
+        im[0, :] = 255  # the width, found again by the model above
+        return im
+
+    from model.decoding import decode
+
+    ways = [[image(80), image(40)], None, [image(60), None]]
+    per_way, _ = reader.run_ways(ways, model, Net(),
+                                 {"beam": lambda lg, n: decode(lg, n, "beam", 4, 1)}, batch=2)
+    assert widths_seen == [(2, 60), (1, 80)]
+    columns = per_way["beam"]
+    assert [columns[0][0][0].text, columns[1][0][0].text, columns[0][2][0].text] == \
+        ["8", "4", "6"]
+    assert columns[0][1] is None and columns[1][1] is None and columns[1][2] is None

@@ -48,6 +48,7 @@ def folder_signals(reader, folder, beam_width: int = 10, generated: bool = False
         be read counts as read "" with signals of NaN (wrong, and left out of fitting).
     """
     from model.decoding import decode
+    from model.decoding.decode import reading_engine
     from model.reading import calibration
     from model.reading.folder import prepare_folder_ways
     from model.reading.reader import chosen_signals, most_confident, run_ways
@@ -57,9 +58,9 @@ def folder_signals(reader, folder, beam_width: int = 10, generated: bool = False
     kept = min(2, beam_width)
 
     def beam(logits, lengths):
-        return decode(logits, lengths, "beam", beam_width, kept)
+        return decode(logits, lengths, "beam", beam_width, kept, reading_engine())
 
-    per_way, entropies = run_ways(prepared.ways, reader, reader.net, {"read": beam}, 128)
+    per_way, entropies = run_ways(prepared.ways, reader, reader.net, {"read": beam})
     chosen = most_confident(per_way["read"])
     texts = [""] * len(folder)
     for row, (_, readings) in zip(prepared.rows, chosen, strict=True):

@@ -57,10 +57,11 @@ def read_prepared(model, net, ways: list[list], beam_width: int = 10,
     """
     from digits.cli import progress_bar
     from model.decoding import decode
+    from model.decoding.decode import reading_engine
     from model.reading.reader import agreement, most_confident, read_ways
 
     def beam(logits, lengths):
-        return decode(logits, lengths, "beam", beam_width)
+        return decode(logits, lengths, "beam", beam_width, engine=reading_engine())
 
     count = max((len(each) for each in ways if each), default=0)
     per_way = [[None] * len(ways) for _ in range(count)]
@@ -70,7 +71,7 @@ def read_prepared(model, net, ways: list[list], beam_width: int = 10,
                 chunk = ways[start:start + READ_CHUNK]
                 column = [[each[w]] if each and len(each) > w and each[w] is not None else None
                           for each in chunk]
-                found = read_ways(column, model, net, {"beam": beam}, batch=128)["beam"]
+                found = read_ways(column, model, net, {"beam": beam})["beam"]
                 for i, (_, readings) in enumerate(found):
                     per_way[w][start + i] = readings if column[i] is not None else None
                 bar.update(len(chunk))

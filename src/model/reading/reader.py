@@ -64,6 +64,13 @@ def make_constraint(options) -> object | None:
         raise DataError(str(e)) from None
 
 
+# Prepared images per model call. Padding to a batch's widest image changes what the network
+# reads a little (it was trained on padded batches, but no mask hides the padding), so
+# everything that reads a folder (model.read, the benchmarks, calibration) batches alike
+# and reads each image the same.
+READ_BATCH = 128
+
+
 def save_steps(debug_dir: Path, path: str, steps: dict) -> None:
     from PIL import Image
 
@@ -127,8 +134,12 @@ def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, 
 
 
 def run_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
-             batch: int = 64) -> tuple[dict[str, list[list]], list[list]]:
+             batch: int = READ_BATCH) -> tuple[dict[str, list[list]], list[list]]:
     """Run the model once on every way each image was prepared, and decode every way.
+
+    The prepared images of all ways go through the model together, narrowest first, in
+    batches of ``batch``: a single image's ways take one call instead of one per way, and
+    images of like widths share a batch, so that little of it is padding.
 
     Args:
         ways: ``ways[i][w]``: image i prepared the w-th way, (height, width) uint8; None
@@ -148,31 +159,27 @@ def run_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
     from model.inputs.datasets import pad_images
     from model.reading.calibration import frame_entropies
 
-    per_way: dict[str, list] = {name: [] for name in decoders}
-    entropies: list[list] = []
-    for w in range(max((len(each) for each in ways if each), default=0)):
-        columns: dict[str, list] = {name: [None] * len(ways) for name in decoders}
-        spread: list = [None] * len(ways)
-        which = [i for i, each in enumerate(ways)
-                 if each and w < len(each) and each[w] is not None]
-        for start in range(0, len(which), batch):
-            chunk = which[start:start + batch]
-            images = [ways[i][w] for i in chunk]
-            logits = np.asarray(model(pad_images(images, np.float32), training=False))
-            lengths = [net.time_steps(im.shape[1]) for im in images]
-            for row, (i, length) in enumerate(zip(chunk, lengths, strict=True)):
-                spread[i] = frame_entropies(logits[row], length)
-            for name, decode in decoders.items():
-                for i, readings in zip(chunk, decode(logits, lengths), strict=True):
-                    columns[name][i] = readings
-        for name in decoders:
-            per_way[name].append(columns[name])
-        entropies.append(spread)
+    count = max((len(each) for each in ways if each), default=0)
+    per_way = {name: [[None] * len(ways) for _ in range(count)] for name in decoders}
+    entropies: list[list] = [[None] * len(ways) for _ in range(count)]
+    pairs = [(i, w) for i, each in enumerate(ways) if each
+             for w, image in enumerate(each) if image is not None]
+    pairs.sort(key=lambda pair: ways[pair[0]][pair[1]].shape[1])  # stable: ties keep order
+    for start in range(0, len(pairs), batch):
+        chunk = pairs[start:start + batch]
+        images = [ways[i][w] for i, w in chunk]
+        logits = np.asarray(model(pad_images(images, np.float32), training=False))
+        lengths = [net.time_steps(im.shape[1]) for im in images]
+        for row, ((i, w), length) in enumerate(zip(chunk, lengths, strict=True)):
+            entropies[w][i] = frame_entropies(logits[row], length)
+        for name, decode in decoders.items():
+            for (i, w), readings in zip(chunk, decode(logits, lengths), strict=True):
+                per_way[name][w][i] = readings
     return per_way, entropies
 
 
 def read_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
-              batch: int = 64) -> dict[str, list[tuple[int, list]]]:
+              batch: int = READ_BATCH) -> dict[str, list[tuple[int, list]]]:
     """Run the model on every way each image was prepared, once, and keep per image the
     way whose best reading the model is surest of, for each decoder (``run_ways``'s
     arguments).
@@ -267,9 +274,12 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
             return constrained_decode(logits, constraint, lengths, beam_width, paths_kept)
     else:
         from model.decoding import decode as ctc_decode
+        from model.decoding.decode import reading_engine
+
+        engine = reading_engine()
 
         def decode(logits, lengths):
-            return ctc_decode(logits, lengths, "beam", beam_width, paths_kept)
+            return ctc_decode(logits, lengths, "beam", beam_width, paths_kept, engine)
     read = [ways for _, ways in ready]
     per_way, entropies = run_ways(read, model, net, {"read": decode})
     columns = per_way["read"]
