@@ -76,14 +76,13 @@ def read_all(model, net, images, constraint, beam_width):
     beam reading's calibration signals (NaN where unreadable)."""
     from model.decoding import decode
     from model.decoding.constraints import constrained_decode
-    from model.decoding.decode import reading_engine
+    from model.decoding.decode import reading_beam
     from model.reading.reader import chosen_signals, most_confident, run_ways
 
     kept = min(2, beam_width)  # two for the margin; the best reading is the same
     methods = {
         "greedy": lambda logits, lengths: decode(logits, lengths, "greedy"),
-        "beam": lambda logits, lengths: decode(logits, lengths, "beam", beam_width, kept,
-                                                reading_engine()),
+        "beam": reading_beam(beam_width, kept),
         "constrained": lambda logits, lengths: constrained_decode(logits, constraint, lengths,
                                                                   beam_width),
     }

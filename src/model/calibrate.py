@@ -47,8 +47,7 @@ def folder_signals(reader, folder, beam_width: int = 10, generated: bool = False
         ``(texts, signals, right)`` over the folder's rows in order; an image that cannot
         be read counts as read "" with signals of NaN (wrong, and left out of fitting).
     """
-    from model.decoding import decode
-    from model.decoding.decode import reading_engine
+    from model.decoding.decode import reading_beam
     from model.reading import calibration
     from model.reading.folder import prepare_folder_ways
     from model.reading.reader import chosen_signals, most_confident, run_ways
@@ -56,11 +55,8 @@ def folder_signals(reader, folder, beam_width: int = 10, generated: bool = False
     prepared = prepare_folder_ways(folder, reader.net.height, skip_unreadable=True, log=log,
                                    generated=generated)
     kept = min(2, beam_width)
-
-    def beam(logits, lengths):
-        return decode(logits, lengths, "beam", beam_width, kept, reading_engine())
-
-    per_way, entropies = run_ways(prepared.ways, reader, reader.net, {"read": beam})
+    per_way, entropies = run_ways(prepared.ways, reader, reader.net,
+                                  {"read": reading_beam(beam_width, kept)})
     chosen = most_confident(per_way["read"])
     texts = [""] * len(folder)
     for row, (_, readings) in zip(prepared.rows, chosen, strict=True):

@@ -56,12 +56,10 @@ def read_prepared(model, net, ways: list[list], beam_width: int = 10,
             (batch, T, 11), e.g. ``model.api.traced(keras_model)``.
     """
     from digits.cli import progress_bar
-    from model.decoding import decode
-    from model.decoding.decode import reading_engine
+    from model.decoding.decode import reading_beam
     from model.reading.reader import agreement, most_confident, read_ways
 
-    def beam(logits, lengths):
-        return decode(logits, lengths, "beam", beam_width, engine=reading_engine())
+    beam = reading_beam(beam_width)
 
     count = max((len(each) for each in ways if each), default=0)
     per_way = [[None] * len(ways) for _ in range(count)]

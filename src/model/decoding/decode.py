@@ -91,6 +91,14 @@ def reading_engine() -> str:
     return "tf" if "tensorflow" in sys.modules else "numpy"
 
 
+def reading_beam(beam_width: int = 10, top_paths: int = 1):
+    """The beam search reading decodes with (``reading_engine``), as ``f(logits, lengths)``
+    returning readings per row, best first: ``model.reading.reader.run_ways``'s decoder."""
+    engine = reading_engine()
+    return lambda logits, lengths: decode(logits, lengths, "beam", beam_width, top_paths,
+                                          engine)
+
+
 def check_decode_args(method: str, beam_width: int, top_paths: int) -> None:
     """Raises ValueError for an unknown method, bad beam arguments, or greedy with
     ``top_paths != 1``."""

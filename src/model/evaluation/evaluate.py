@@ -90,16 +90,14 @@ def evaluate_ways(model, net: NetConfig, ways: list[list], truths: list[str],
     (``model.reading.folder.prepare_folder_ways``), each decoder keeping per image the
     way it is surest of (``model.reading.reader.read_ways``), and their metrics."""
     from model.decoding import best_texts, decode
-    from model.decoding.decode import reading_engine
+    from model.decoding.decode import reading_beam
     from model.evaluation.metrics import evaluate
     from model.reading.reader import read_ways
 
-    # The engine model.read decodes with: its scores to the last bit choose the way.
-    engine = reading_engine()
+    # The beam search model.read decodes with: its scores to the last bit choose the way.
     decoders = {
         "greedy": lambda logits, lengths: decode(logits, lengths, "greedy"),
-        "beam": lambda logits, lengths: decode(logits, lengths, "beam", beam_width, top_paths,
-                                               engine),
+        "beam": reading_beam(beam_width, top_paths),
     }
     chosen = read_ways(ways, model, net, decoders)
     greedy = best_texts([found for _, found in chosen["greedy"]])

@@ -273,13 +273,9 @@ def read_images(paths: Sequence[str | os.PathLike | bytes], model, net, constrai
         def decode(logits, lengths):
             return constrained_decode(logits, constraint, lengths, beam_width, paths_kept)
     else:
-        from model.decoding import decode as ctc_decode
-        from model.decoding.decode import reading_engine
+        from model.decoding.decode import reading_beam
 
-        engine = reading_engine()
-
-        def decode(logits, lengths):
-            return ctc_decode(logits, lengths, "beam", beam_width, paths_kept, engine)
+        decode = reading_beam(beam_width, paths_kept)
     read = [ways for _, ways in ready]
     per_way, entropies = run_ways(read, model, net, {"read": decode})
     columns = per_way["read"]
