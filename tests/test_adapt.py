@@ -139,6 +139,24 @@ def test_adapting_to_a_thick_folder_raises_agreement_or_accuracy(adapted):
     assert acc["kept"]["exact"] >= acc["original"]["exact"]
 
 
+def test_adaptation_reads_a_folder_as_model_read_does(tiny_run, tmp_path):
+    """The readings adaptation trains on are model.read's own: the same ways, the same
+    batches, the same strings and probabilities."""
+    from model.adaptation.readings import read_prepared
+    from model.reading.folder import prepare_folder_ways, read_folder
+    from model.reading.reader import read_images
+    from model.runs import load_run
+
+    folder = read_folder(thick_folder(tmp_path / "thick", count=40))
+    model, net, _ = load_run(tiny_run)
+    ways = prepare_folder_ways(folder, net.height, log=lambda m: None).ways
+    readings = read_prepared(model, net, ways)
+    results = read_images(folder.files, model, net)
+    assert readings.texts == [r.text for r in results]
+    assert np.allclose(readings.confidence, [r.probability for r in results], rtol=1e-3)
+    assert any(readings.texts)
+
+
 def test_the_adapted_run_reads(adapted):
     from model.api import Reader
 

@@ -142,9 +142,12 @@ def test_ways_are_batched_narrowest_first_and_read_back_in_place():
     from model.decoding import decode
 
     ways = [[image(80), image(40)], None, [image(60), None]]
+    done = []  # what a progress bar is told after each batch
     per_way, _ = reader.run_ways(ways, model, Net(),
-                                 {"beam": lambda lg, n: decode(lg, n, "beam", 4, 1)}, batch=2)
+                                 {"beam": lambda lg, n: decode(lg, n, "beam", 4, 1)}, batch=2,
+                                 progress=done.append)
     assert widths_seen == [(2, 60), (1, 80)]
+    assert done == [2, 1]
     columns = per_way["beam"]
     assert [columns[0][0][0].text, columns[1][0][0].text, columns[0][2][0].text] == \
         ["8", "4", "6"]

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-READ_CHUNK = 256  # images per read_ways call: the progress bar moves this often
-
 
 @dataclass
 class Readings:
@@ -57,22 +55,15 @@ def read_prepared(model, net, ways: list[list], beam_width: int = 10,
     """
     from digits.cli import progress_bar
     from model.decoding.decode import reading_beam
-    from model.reading.reader import agreement, most_confident, read_ways
+    from model.reading.reader import agreement, most_confident, run_ways
 
-    beam = reading_beam(beam_width)
-
-    count = max((len(each) for each in ways if each), default=0)
-    per_way = [[None] * len(ways) for _ in range(count)]
-    with progress_bar(count * len(ways), desc, "img") as bar:
-        for w in range(count):
-            for start in range(0, len(ways), READ_CHUNK):
-                chunk = ways[start:start + READ_CHUNK]
-                column = [[each[w]] if each and len(each) > w and each[w] is not None else None
-                          for each in chunk]
-                found = read_ways(column, model, net, {"beam": beam})["beam"]
-                for i, (_, readings) in enumerate(found):
-                    per_way[w][start + i] = readings if column[i] is not None else None
-                bar.update(len(chunk))
+    # Every way of every image in one run_ways call, as model.read reads a folder: the
+    # same batches, so the same readings.
+    total = sum(image is not None for each in ways if each for image in each)
+    with progress_bar(total, desc, "img") as bar:
+        per_way = run_ways(ways, model, net, {"beam": reading_beam(beam_width)},
+                           progress=bar.update)[0]["beam"]
+    count = len(per_way)
     chosen = most_confident(per_way) if count else []
     texts, confidence, way, agree = [], [], [], []
     for i, (w, best) in enumerate(chosen):

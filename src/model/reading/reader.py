@@ -134,7 +134,8 @@ def most_confident(per_way: Sequence[Sequence[list | None]]) -> list[tuple[int, 
 
 
 def run_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
-             batch: int = READ_BATCH) -> tuple[dict[str, list[list]], list[list]]:
+             batch: int = READ_BATCH,
+             progress=None) -> tuple[dict[str, list[list]], list[list]]:
     """Run the model once on every way each image was prepared, and decode every way.
 
     The prepared images of all ways go through the model together, narrowest first, in
@@ -148,6 +149,8 @@ def run_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
         decoders: name -> ``f(logits, lengths)`` returning readings per row, best first
             (``model.decoding.ctc.decode``, ``model.decoding.constraints.constrained_decode``).
         batch: images per model call.
+        progress: called with the number of prepared images each batch read (a progress
+            bar's ``update``), or None.
 
     Returns:
         ``per_way``: name -> ``per_way[name][w][i]``, image i's readings the w-th way (None
@@ -175,6 +178,8 @@ def run_ways(ways: Sequence[Sequence | None], model, net, decoders: dict,
         for name, decode in decoders.items():
             for (i, w), readings in zip(chunk, decode(logits, lengths), strict=True):
                 per_way[name][w][i] = readings
+        if progress is not None:
+            progress(len(chunk))
     return per_way, entropies
 
 
