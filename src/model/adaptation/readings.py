@@ -63,8 +63,7 @@ def read_prepared(model, net, ways: list[list], beam_width: int = 10,
     with progress_bar(total, desc, "img") as bar:
         per_way = run_ways(ways, model, net, {"beam": reading_beam(beam_width)},
                            progress=bar.update)[0]["beam"]
-    count = len(per_way)
-    chosen = most_confident(per_way) if count else []
+    chosen = most_confident(per_way) if per_way else []
     texts, confidence, way, agree = [], [], [], []
     for i, (w, best) in enumerate(chosen):
         text = best[0].text if best else ""
