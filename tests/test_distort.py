@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.training.distort import DistortConfig, distort_batch, distorted
+from model.training.distort import (
+    LOWRES_SMALLEST,
+    DistortConfig,
+    distort_batch,
+    distorted,
+    lower_resolution,
+    lowered,
+)
 
 
 def _batch(n=4, width=60):
@@ -77,3 +84,42 @@ def test_labels_pass_through(strength):
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
     (_, got), = list(distorted(ds, strength, 0))
     np.testing.assert_array_equal(got.numpy(), labels.numpy())
+
+
+def test_share_zero_keeps_the_resolution():
+    images = _batch()
+    assert lower_resolution(images, tf.constant([1, 2]), 0.0) is images
+
+
+def test_lower_resolution_blurs_the_chosen_images_and_keeps_the_rest():
+    images = _batch(n=64)
+    out = lower_resolution(images, tf.constant([5, 6]), 0.5).numpy()
+    assert out.shape == images.shape and out.dtype == np.float32
+    changed = np.abs(out - images.numpy()).sum(axis=(1, 2, 3)) > 0
+    assert 10 < changed.sum() < 54  # about half the batch
+    # A coarser copy scaled back: hard edges soften into grey, the ink stays put.
+    blurred = out[changed]
+    assert ((blurred > 5) & (blurred < 250)).sum() > ((images.numpy()[changed] > 5)
+                                                       & (images.numpy()[changed] < 250)).sum()
+    before = images.numpy()[changed].sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(blurred.sum(axis=(1, 2, 3)), before, rtol=0.2)
+
+
+def test_lower_resolution_repeats_with_its_seed_and_reaches_the_smallest_factor():
+    images = _batch(n=2)
+    a = lower_resolution(images, tf.constant([3, 4]), 1.0).numpy()
+    np.testing.assert_array_equal(a, lower_resolution(images, tf.constant([3, 4]), 1.0).numpy())
+    # One bar of ink two pixels wide: at the smallest factor it spreads over more columns.
+    bar = np.zeros((1, 28, 40, 1), np.float32)
+    bar[0, 4:24, 20:22, 0] = 255
+    widths = {int((lower_resolution(tf.constant(bar), tf.constant([s, 1]), 1.0).numpy()
+                   [0, 14, :, 0] > 1).sum()) for s in range(40)}
+    assert min(widths) >= 2 and max(widths) >= round(2 / LOWRES_SMALLEST)
+
+
+def test_lowered_passes_labels_and_draws_each_epoch_anew():
+    images, labels = _batch(n=6), tf.reshape(tf.range(30), (6, 5))
+    ds = lowered(tf.data.Dataset.from_tensor_slices((images, labels)).batch(6), 1.0, 9)
+    first, second = [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(2)]
+    np.testing.assert_array_equal(first[0][1], labels.numpy())
+    assert not np.array_equal(first[0][0], second[0][0])

@@ -83,6 +83,9 @@ TRAIN_FLAGS = {"epochs": (number(int, 1, 10_000), "most epochs (early stopping m
                "distort": (number(float, 0, 3),
                            "strength of the random bend, slant and stroke-weight change "
                            "drawn for every training batch each epoch (0: off)"),
+               "lowres": (number(float, 0, 1),
+                          "share of training images shown at a lower resolution each batch "
+                          "(scaled to 0.4-1 of its size and back; 0: off)"),
                "average_last": (number(int, 0, 1000),
                                 "average the weights of the last N epochs run and keep the "
                                 "average if it reads the validation split at least as well "

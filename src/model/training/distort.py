@@ -15,6 +15,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+# A photo of a small cell holds a digit in few pixels: prepared, it is scaled up and
+# blurred. Lower resolutions are drawn down to this fraction of the model's height (a
+# digit about 8 pixels high).
+LOWRES_SMALLEST = 0.4
+
 
 @dataclass(frozen=True)
 class DistortConfig:
@@ -95,6 +100,48 @@ def _sample(images, x, y):
     top = v00 + wx * (v01 - v00)
     bottom = v10 + wx * (v11 - v10)
     return top + wy * (bottom - top)
+
+
+def lower_resolution(images, seed, share: float, smallest: float = LOWRES_SMALLEST):
+    """Show ``share`` of a batch's images at a lower resolution: the batch downscaled by one
+    factor drawn between ``smallest`` and 1 (area averaging), then scaled back to its size
+    (bilinear), and each image taking that version with probability ``share``.
+
+    Args:
+        images: (batch, height, width, 1) float32, 0..255.
+        seed: (2,) int32 or int64 seed of TensorFlow's stateless random ops.
+
+    Returns:
+        The images, same shape and dtype.
+    """
+    import tensorflow as tf
+
+    if share <= 0:
+        return images
+    factor_seed, pick_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
+    shape = tf.shape(images)
+    n, h, w = shape[0], shape[1], shape[2]
+    factor = tf.random.stateless_uniform([], factor_seed, smallest, 1.0)
+    small = tf.maximum(1, tf.cast(tf.round(tf.cast(tf.stack([h, w]), tf.float32) * factor),
+                                  tf.int32))
+    coarse = tf.image.resize(images, small, method="area")
+    back = tf.image.resize(coarse, tf.stack([h, w]), method="bilinear")
+    pick = tf.random.stateless_uniform(tf.stack([n, 1, 1, 1]), pick_seed) < share
+    return tf.where(pick, back, images)
+
+
+def lowered(ds, share: float, seed: int):
+    """A batched (images, labels) dataset with ``share`` of every batch's images shown at a
+    lower resolution (``lower_resolution``), drawn anew each epoch, repeatably."""
+    import tensorflow as tf
+
+    if share <= 0:
+        return ds
+    seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip(ds, seeds).map(
+        lambda batch, s: (lower_resolution(batch[0], s, share), *batch[1:]),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def distorted(ds, strength: float, seed: int):

@@ -27,7 +27,7 @@ from model.inputs.datasets import (
 )
 from model.inputs.records import ShardedSplit
 from model.network import NetConfig, build_model
-from model.training.distort import distorted
+from model.training.distort import distorted, lowered
 
 BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
 BEST = "best.keras"
@@ -63,6 +63,9 @@ class TrainConfig:
     # batch each epoch (model.training.distort); 0: off. Without it the network learns the
     # 3,600 embedded training digits by heart within a few epochs.
     distort: float = 1.0
+    # Share of training images shown at a lower resolution each batch (downscaled, then
+    # scaled back: model.training.distort.lower_resolution); 0: off.
+    lowres: float = 0.0
     # With a starting model (fine-tuning): keep its weights moved this fraction of the way
     # toward the trained ones; 1: the trained weights. Halfway kept most of what fine-tuning
     # on synthetic variety gained and gave back what it cost on real hands (weight-space
@@ -332,7 +335,7 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     else:
         train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed,
                                 augment=augment)
-    train_ds = distorted(train_ds, cfg.distort, cfg.seed)
+    train_ds = lowered(distorted(train_ds, cfg.distort, cfg.seed), cfg.lowres, cfg.seed)
     val_ds = make_dataset(val_split, 256, net.height)
     baseline = None
     if initial is not None and initial_competes:
