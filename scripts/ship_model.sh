@@ -24,9 +24,12 @@ fi
 cd "$ROOT/src"
 python3 -m digits.sequence_generator "${source_args[@]}" --realistic --out "$ROOT/data/shipped" \
   --count-train 20000 --count-val 2000 --count-test 2000 --overwrite
+# The first stage names the network and the variety it was made with, from before the strided
+# default network and the tf.data distortion existed: with this recipe that pair read the
+# validation split 88-92% over epochs 13-25 where this network, undistorted, read 92-96%.
 python3 -m model.icr "$ROOT/data/shipped" --fresh --epochs "$EPOCHS" \
-  --conv-filters 32,64,96 --gru-units 128 --average-last 7 --run-dir "$ROOT/runs/shipped" \
-  --overwrite
+  --first-stride 1 --pools 2x2,2x2,2x1 --distort 0 --conv-filters 32,64,96 --gru-units 128 \
+  --average-last 7 --run-dir "$ROOT/runs/shipped" --overwrite
 python3 -m model.training.prepared "$ROOT/data/shipped" "$ROOT/data/shipped-prepared" \
   --share 0.5 --overwrite
 python3 -m model.icr "$ROOT/data/shipped-prepared" --from "$ROOT/runs/shipped" --epochs 3 \
