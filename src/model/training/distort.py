@@ -134,24 +134,26 @@ def lower_resolution(images, seed, share: float, smallest: float = LOWRES_SMALLE
 def lowered(ds, share: float, seed: int):
     """A batched (images, labels) dataset with ``share`` of every batch's images shown at a
     lower resolution (``lower_resolution``), drawn anew each epoch, repeatably."""
-    import tensorflow as tf
-
     if share <= 0:
         return ds
-    seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+    # seed + 1: the draws differ from the distortion's, which uses the run's seed itself.
+    return _per_batch(ds, lambda images, s: lower_resolution(images, s, share), seed + 1)
+
+
+def _per_batch(ds, change, seed: int):
+    """Apply ``change(images, batch_seed)`` to every batch's images, each batch with its own
+    stateless seed drawn from ``seed``: batch k of epoch e gets the same seed in every run."""
+    import tensorflow as tf
+
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     return tf.data.Dataset.zip(ds, seeds).map(
-        lambda batch, s: (lower_resolution(batch[0], s, share), *batch[1:]),
+        lambda batch, s: (change(batch[0], s), *batch[1:]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def distorted(ds, strength: float, seed: int):
     """A batched (images, labels) dataset with every batch distorted anew each epoch,
     repeatably: batch k of epoch e gets the same change in every run with ``seed``."""
-    import tensorflow as tf
-
     if strength <= 0:
         return ds
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    return tf.data.Dataset.zip(ds, seeds).map(
-        lambda batch, s: (distort_batch(batch[0], s, strength), *batch[1:]),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _per_batch(ds, lambda images, s: distort_batch(images, s, strength), seed)
