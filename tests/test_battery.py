@@ -303,3 +303,36 @@ def test_bench_real_reads_a_folder_whole_or_one_half(made, half, tmp_path, capsy
     table = capsys.readouterr().out.split("confidence (beam)")[1]
     assert f"{out.name:<18}{half or 'report':<8}" in table
     assert (tmp_path / "plots" / f"confidence_{out.name}.png").is_file()
+
+
+def test_invariance_changes_do_what_they_say():
+    """bench/invariance.py's changes: a stretch scales the width, a slant leans the tops
+    right (positive) or left and keeps all the ink, a weight thickens or thins strokes."""
+    bench = bench_module("invariance")
+    image = np.zeros((28, 30), np.uint8)
+    image[4:24, 12:15] = 255  # a vertical bar
+    assert bench.stretch(image, 1.3).shape == (28, 39)
+    assert bench.stretch(image, 0.77).shape == (28, 23)
+    for shear in (0.3, -0.3):
+        leaned = bench.slant(image, shear)
+        assert leaned.shape == (28, 30 + 9)
+        top, bottom = (np.average(np.arange(39), weights=leaned[r]) for r in (5, 22))
+        assert np.sign(top - bottom) == np.sign(shear) and abs(top - bottom) > 3
+        assert leaned.sum() == pytest.approx(image.sum(), rel=0.02)
+    np.testing.assert_array_equal(bench.slant(image, 0.0), image)
+    assert (bench.weight(image, 0.5) > 0).sum() > (image > 0).sum()
+    assert (bench.weight(image, -0.5) > 127).sum() < (image > 127).sum()
+
+
+def test_bench_invariance_reads_a_folder_each_change(made, tmp_path):
+    """bench/invariance.py on the battery as a labelled folder: one score per value of each
+    change, and "any" at least the best of them and the unchanged reading."""
+    out, _ = made
+    args = [str(ROOT / "models" / "mnist-crnn"), str(out), "--limit", "8", "--stretch",
+            "0.8,1.2", "--slant", "0.2", "--weight", "", "--json", str(tmp_path / "i.json")]
+    assert bench_module("invariance").main(args) == 0
+    entry = json.loads((tmp_path / "i.json").read_text())["folders"][out.name]
+    assert set(entry["changes"]) == {"stretch", "slant"}
+    assert set(entry["changes"]["stretch"]["values"]) == {"0.8", "1.2"}
+    for change in entry["changes"].values():
+        assert change["any"] >= max([entry["none"], *change["values"].values()])

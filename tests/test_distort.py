@@ -11,6 +11,8 @@ from model.training.distort import (
     distorted,
     lower_resolution,
     lowered,
+    stretch_batch,
+    stretched,
 )
 
 
@@ -123,3 +125,48 @@ def test_lowered_passes_labels_and_draws_each_epoch_anew():
     first, second = [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(2)]
     np.testing.assert_array_equal(first[0][1], labels.numpy())
     assert not np.array_equal(first[0][0], second[0][0])
+
+
+def test_stretch_one_changes_nothing():
+    images = _batch(n=3)
+    assert stretch_batch(images, tf.constant([1, 2]), 1.0) is images
+
+
+def _bar(n: int):
+    """n images of one vertical bar of ink, columns 10 to 13, in a 40-pixel-wide row."""
+    bar = np.zeros((n, 28, 40, 1), np.float32)
+    bar[:, 5:23, 10:14, 0] = 255
+    return tf.constant(bar)
+
+
+def test_stretch_moves_and_widens_each_image_by_its_own_factor_within_range():
+    out = stretch_batch(_bar(64), tf.constant([7, 8]), 1.3).numpy()
+    assert out.dtype == np.float32 and out.shape[:2] == (64, 28) and out.shape[3] == 1
+    assert 40 < out.shape[2] <= int(np.ceil(40 * 1.3))
+    # The bar's centre (column 11.5) moves to 12 f - 0.5, its ink mass scales by about f,
+    # and f lies within 1/1.3 .. 1.3, both narrower and wider hands drawn.
+    row = out[:, 14, :, 0]
+    factor = ((row * np.arange(out.shape[2])).sum(axis=1) / row.sum(axis=1) + 0.5) / 12
+    assert factor.min() > 1 / 1.3 - 0.01 and factor.max() < 1.3 + 0.01
+    assert factor.min() < 0.9 and factor.max() > 1.1
+    np.testing.assert_allclose(out.sum(axis=(1, 2, 3)) / (255 * 18 * 4), factor, rtol=0.05)
+    # Nothing but black right of each image's own stretched width.
+    for image, f in zip(out, factor, strict=True):
+        assert not image[:, int(np.ceil(40 * f)) + 1:].any()
+
+
+def test_stretch_repeats_with_its_seed_and_differs_with_another():
+    a = stretch_batch(_bar(4), tf.constant([3, 4]), 1.3).numpy()
+    np.testing.assert_array_equal(a, stretch_batch(_bar(4), tf.constant([3, 4]), 1.3).numpy())
+    b = stretch_batch(_bar(4), tf.constant([3, 5]), 1.3).numpy()
+    assert a.shape != b.shape or not np.array_equal(a, b)
+
+
+def test_stretched_passes_labels_and_draws_each_epoch_anew():
+    labels = tf.reshape(tf.range(30), (6, 5))
+    ds = stretched(tf.data.Dataset.from_tensor_slices((_bar(6), labels)).batch(6), 1.3, 9)
+    first, second = [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(2)]
+    np.testing.assert_array_equal(first[0][1], labels.numpy())
+    assert first[0][0].shape != second[0][0].shape or not np.array_equal(first[0][0],
+                                                                          second[0][0])
+    assert stretched(ds, 1.0, 9) is ds

@@ -231,6 +231,24 @@ def test_interpolate_needs_a_starting_model(tiny_dataset, tmp_path, capsys):
     assert status == 2 and "--from" in err and not (tmp_path / "run").exists()
 
 
+def test_trains_with_the_batch_changes_and_records_them(tiny_dataset, tmp_path, capsys):
+    """--stretch and --lowres widen, narrow and coarsen the training batches: the run
+    trains through them and its config names them."""
+    run_dir = tmp_path / "run"
+    status, _, err = run([tiny_dataset, "--preset", "tiny", "--stretch", "1.3", "--lowres",
+                          "0.5", "--run-dir", run_dir], capsys)
+    assert status == 0, err
+    train = json.loads((run_dir / "config.json").read_text())["train"]
+    assert train["stretch"] == 1.3 and train["lowres"] == 0.5
+
+
+@pytest.mark.parametrize("value", ["0.9", "2.5"])
+def test_stretch_out_of_range_is_a_usage_error(tiny_dataset, tmp_path, capsys, value):
+    status, _, err = run([tiny_dataset, "--preset", "tiny", "--stretch", value,
+                          "--run-dir", tmp_path / "run"], capsys)
+    assert status == 2 and "--stretch" in err and not (tmp_path / "run").exists()
+
+
 def test_icr_trains_with_fresh_sequences(npz_dataset, tmp_path, capsys):
     status = main([str(npz_dataset), "--preset", "tiny", "--fresh", "--run-dir",
                    str(tmp_path / "run")])

@@ -86,6 +86,9 @@ TRAIN_FLAGS = {"epochs": (number(int, 1, 10_000), "most epochs (early stopping m
                "lowres": (number(float, 0, 1),
                           "share of training images shown at a lower resolution each batch "
                           "(scaled to 0.4-1 of its size and back; 0: off)"),
+               "stretch": (number(float, 1, 2),
+                           "stretch or narrow each training image by up to this factor, "
+                           "drawn anew every batch (1: off)"),
                "average_last": (number(int, 0, 1000),
                                 "average the weights of the last N epochs run and keep the "
                                 "average if it reads the validation split at least as well "

@@ -131,6 +131,49 @@ def lower_resolution(images, seed, share: float, smallest: float = LOWRES_SMALLE
     return tf.where(pick, back, images)
 
 
+def stretch_batch(images, seed, most: float):
+    """Stretch or narrow each image of a batch horizontally by its own factor, drawn
+    log-uniformly between ``1 / most`` and ``most``: the same number written by a narrow or
+    a wide hand. Each image is resampled from its left edge (bilinear); the batch becomes as
+    wide as its most stretched image, the rest black on the right as padding is.
+
+    Args:
+        images: (batch, height, width, 1) float32, 0..255, white ink on black.
+        seed: (2,) int32 or int64 seed of TensorFlow's stateless random ops.
+        most: the largest factor (> 1); 1 or less returns the images unchanged.
+
+    Returns:
+        (batch, height, ceil(width * largest drawn factor), 1) float32.
+    """
+    import math
+
+    import tensorflow as tf
+
+    if most <= 1:
+        return images
+    shape = tf.shape(images)
+    n, h, w = shape[0], shape[1], shape[2]
+    factor = tf.exp(tf.random.stateless_uniform(tf.stack([n]), tf.cast(seed, tf.int64),
+                                                -math.log(most), math.log(most)))
+    wide = tf.cast(tf.math.ceil(tf.cast(w, tf.float32) * tf.reduce_max(factor)), tf.int32)
+    cols = tf.cast(tf.range(wide), tf.float32)[None, None, :]
+    # Pixel centres map to pixel centres: column c of the result samples (c + 0.5) / f - 0.5.
+    x = (cols + 0.5) / factor[:, None, None] - 0.5
+    y = tf.cast(tf.range(h), tf.float32)[None, :, None]
+    x = tf.broadcast_to(x, tf.stack([n, h, wide]))
+    y = tf.broadcast_to(y, tf.stack([n, h, wide]))
+    return _sample(images[..., 0], x, y)[..., None]
+
+
+def stretched(ds, most: float, seed: int):
+    """A batched (images, labels) dataset with every image stretched or narrowed
+    (``stretch_batch``) anew each epoch, repeatably."""
+    if most <= 1:
+        return ds
+    # seed + 2: apart from the distortion's (seed) and the lower resolution's (seed + 1).
+    return _per_batch(ds, lambda images, s: stretch_batch(images, s, most), seed + 2)
+
+
 def lowered(ds, share: float, seed: int):
     """A batched (images, labels) dataset with ``share`` of every batch's images shown at a
     lower resolution (``lower_resolution``), drawn anew each epoch, repeatably."""

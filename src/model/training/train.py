@@ -27,7 +27,7 @@ from model.inputs.datasets import (
 )
 from model.inputs.records import ShardedSplit
 from model.network import NetConfig, build_model
-from model.training.distort import distorted, lowered
+from model.training.distort import distorted, lowered, stretched
 
 BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
 BEST = "best.keras"
@@ -66,6 +66,9 @@ class TrainConfig:
     # Share of training images shown at a lower resolution each batch (downscaled, then
     # scaled back: model.training.distort.lower_resolution); 0: off.
     lowres: float = 0.0
+    # Each training image stretched or narrowed by a factor drawn log-uniformly up to this
+    # (model.training.distort.stretch_batch); 1: off.
+    stretch: float = 1.0
     # With a starting model (fine-tuning): keep its weights moved this fraction of the way
     # toward the trained ones; 1: the trained weights. Halfway kept most of what fine-tuning
     # on synthetic variety gained and gave back what it cost on real hands (weight-space
@@ -335,7 +338,8 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     else:
         train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed,
                                 augment=augment)
-    train_ds = lowered(distorted(train_ds, cfg.distort, cfg.seed), cfg.lowres, cfg.seed)
+    train_ds = distorted(train_ds, cfg.distort, cfg.seed)
+    train_ds = lowered(stretched(train_ds, cfg.stretch, cfg.seed), cfg.lowres, cfg.seed)
     val_ds = make_dataset(val_split, 256, net.height)
     baseline = None
     if initial is not None and initial_competes:
