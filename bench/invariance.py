@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -61,6 +62,11 @@ def weight(image: np.ndarray, amount: float) -> np.ndarray:
     x = image.astype(np.float32)
     other = ndimage.grey_dilation(x, size=3) if amount > 0 else ndimage.grey_erosion(x, size=3)
     return np.clip(x + abs(amount) * (other - x), 0, 255).astype(np.uint8)
+
+
+def unchanged(image: np.ndarray, _value) -> np.ndarray:
+    """The image as prepared: the reading every change is measured against."""
+    return image
 
 
 CHANGES = {"stretch": stretch, "slant": slant, "weight": weight}
@@ -114,11 +120,9 @@ def main(argv=None) -> int:
         lengths = [len(t) for t in rows.texts]  # read_all also decodes within them; unused
         constraint = Constraint(min_length=min(lengths), max_length=max(lengths))
 
-        def right_after(change, value, rows=rows, images=images, constraint=constraint):
-            return read_changed(model, net, rows.texts, images, change, value, constraint,
-                                args.beam_width)
-
-        base = right_after(stretch, 1.0)
+        read = partial(read_changed, model, net, rows.texts, images, constraint=constraint,
+                       beam_width=args.beam_width)
+        base = read(unchanged, None)
         entry = {"images": len(rows), "none": float(base.mean()), "changes": {}}
         print(f"\n{folder.name}, {args.half} half, {len(rows)} images: as prepared "
               f"{100 * base.mean():.2f}%")
@@ -126,7 +130,7 @@ def main(argv=None) -> int:
             chosen = getattr(args, name)
             if not chosen:
                 continue
-            rights = {v: right_after(change, v) for v in chosen}
+            rights = {v: read(change, v) for v in chosen}
             anyone = np.logical_or.reduce([base, *rights.values()])
             cells = "  ".join(f"{v:+g}: {100 * r.mean():6.2f}%" if name != "stretch"
                               else f"x{v:g}: {100 * r.mean():6.2f}%" for v, r in rights.items())
