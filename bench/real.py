@@ -70,10 +70,14 @@ def prep_config(changes: list[str], height: int):
     return PrepConfig(height=height, **values)
 
 
-def read_all(model, net, images, constraint, beam_width):
-    """Greedy, beam and constrained strings for every image ("" where unreadable), each
-    from the way of preparing it that the model is surest of, as model.read does; and the
-    beam reading's calibration signals (NaN where unreadable)."""
+METHODS = ("greedy", "beam", "constrained")
+
+
+def read_all(model, net, images, constraint, beam_width, only=METHODS):
+    """Greedy, beam and constrained strings (those named in `only`; beam always) for every
+    image ("" where unreadable), each from the way of preparing it that the model is surest
+    of, as model.read does; and the beam reading's calibration signals (NaN where
+    unreadable)."""
     from model.decoding import decode
     from model.decoding.constraints import constrained_decode
     from model.decoding.decode import reading_beam
@@ -86,6 +90,7 @@ def read_all(model, net, images, constraint, beam_width):
         "constrained": lambda logits, lengths: constrained_decode(logits, constraint, lengths,
                                                                   beam_width),
     }
+    methods = {name: way for name, way in methods.items() if name in only or name == "beam"}
     per_way, entropies = run_ways(images, model, net, methods)
     chosen = {name: most_confident(columns) if columns else [(0, [])] * len(images)
               for name, columns in per_way.items()}

@@ -336,3 +336,21 @@ def test_bench_invariance_reads_a_folder_each_change(made, tmp_path):
     assert set(entry["changes"]["stretch"]["values"]) == {"0.8", "1.2"}
     for change in entry["changes"].values():
         assert change["any"] >= max([entry["none"], *change["values"].values()])
+
+
+def test_read_all_beam_only_reads_as_the_full_call(made):
+    """bench/real.py's read_all with only=("beam",): the same beam readings and signals as
+    with every decoding, and no other decoding run."""
+    from model.api import Reader
+    from model.decoding.constraints import Constraint
+
+    real = bench_module("real")
+    out, _ = made
+    model = Reader(ROOT / "models" / "mnist-crnn", 4)
+    rows = real.load_folder(out, 6)
+    images, _ = real.prepare_all(rows, model.net.height, False)
+    everything, signals = real.read_all(model, model.net, images, Constraint(), 4)
+    beam, beam_signals = real.read_all(model, model.net, images, None, 4, only=("beam",))
+    assert set(everything) == set(real.METHODS) and set(beam) == {"beam"}
+    assert beam["beam"] == everything["beam"]
+    np.testing.assert_array_equal(beam_signals, signals)
