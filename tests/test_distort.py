@@ -11,6 +11,8 @@ from model.training.distort import (
     distorted,
     lower_resolution,
     lowered,
+    shear_batch,
+    sheared,
     stretch_batch,
     stretched,
 )
@@ -170,3 +172,40 @@ def test_stretched_passes_labels_and_draws_each_epoch_anew():
     assert first[0][0].shape != second[0][0].shape or not np.array_equal(first[0][0],
                                                                           second[0][0])
     assert stretched(ds, 1.0, 9) is ds
+
+
+def test_shear_zero_changes_nothing():
+    images = _batch(n=3)
+    assert shear_batch(images, tf.constant([1, 2]), 0.0) is images
+
+
+def test_shear_leans_each_image_its_own_way_within_range_and_keeps_its_ink():
+    out = shear_batch(_bar(64), tf.constant([7, 8]), 0.5).numpy()
+    pad = int(np.ceil(0.5 * 28 / 2))
+    assert out.dtype == np.float32 and out.shape == (64, 28, 40 + 2 * pad, 1)
+    columns = np.arange(out.shape[2])
+    # The bar's centre moves from column 11.5 to 11.5 + pad + shear * (13.5 - row): the
+    # lean between its top (row 6) and bottom (row 21) rows gives each image's shear.
+    top, bottom = ((out[:, r, :, 0] * columns).sum(axis=1) / out[:, r, :, 0].sum(axis=1)
+                   for r in (6, 21))
+    shear = (top - bottom) / 15
+    assert shear.min() > -0.5 - 0.02 and shear.max() < 0.5 + 0.02
+    assert shear.min() < -0.25 and shear.max() > 0.25  # both ways drawn
+    middle = (out[:, 13, :, 0] * columns).sum(axis=1) / out[:, 13, :, 0].sum(axis=1)
+    np.testing.assert_allclose(middle, 11.5 + pad + shear * 0.5, atol=0.1)
+    np.testing.assert_allclose(out.sum(axis=(1, 2, 3)), 255 * 18 * 4, rtol=0.01)
+
+
+def test_shear_repeats_with_its_seed_and_differs_with_another():
+    a = shear_batch(_bar(4), tf.constant([3, 4]), 0.3).numpy()
+    np.testing.assert_array_equal(a, shear_batch(_bar(4), tf.constant([3, 4]), 0.3).numpy())
+    assert not np.array_equal(a, shear_batch(_bar(4), tf.constant([3, 5]), 0.3).numpy())
+
+
+def test_sheared_passes_labels_and_draws_each_epoch_anew():
+    labels = tf.reshape(tf.range(30), (6, 5))
+    ds = sheared(tf.data.Dataset.from_tensor_slices((_bar(6), labels)).batch(6), 0.3, 9)
+    first, second = [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(2)]
+    np.testing.assert_array_equal(first[0][1], labels.numpy())
+    assert not np.array_equal(first[0][0], second[0][0])
+    assert sheared(ds, 0.0, 9) is ds

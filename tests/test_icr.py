@@ -232,21 +232,23 @@ def test_interpolate_needs_a_starting_model(tiny_dataset, tmp_path, capsys):
 
 
 def test_trains_with_the_batch_changes_and_records_them(tiny_dataset, tmp_path, capsys):
-    """--stretch and --lowres widen, narrow and coarsen the training batches: the run
-    trains through them and its config names them."""
+    """--stretch, --shear and --lowres widen, narrow, lean and coarsen the training
+    batches: the run trains through them and its config names them."""
     run_dir = tmp_path / "run"
-    status, _, err = run([tiny_dataset, "--preset", "tiny", "--stretch", "1.3", "--lowres",
-                          "0.5", "--run-dir", run_dir], capsys)
+    status, _, err = run([tiny_dataset, "--preset", "tiny", "--stretch", "1.3", "--shear",
+                          "0.3", "--lowres", "0.5", "--run-dir", run_dir], capsys)
     assert status == 0, err
     train = json.loads((run_dir / "config.json").read_text())["train"]
-    assert train["stretch"] == 1.3 and train["lowres"] == 0.5
+    assert train["stretch"] == 1.3 and train["shear"] == 0.3 and train["lowres"] == 0.5
 
 
-@pytest.mark.parametrize("value", ["0.9", "2.5"])
-def test_stretch_out_of_range_is_a_usage_error(tiny_dataset, tmp_path, capsys, value):
-    status, _, err = run([tiny_dataset, "--preset", "tiny", "--stretch", value,
+@pytest.mark.parametrize("flag,value", [("--stretch", "0.9"), ("--stretch", "2.5"),
+                                        ("--shear", "-0.1"), ("--shear", "1.5")])
+def test_batch_change_out_of_range_is_a_usage_error(tiny_dataset, tmp_path, capsys, flag,
+                                                    value):
+    status, _, err = run([tiny_dataset, "--preset", "tiny", flag, value,
                           "--run-dir", tmp_path / "run"], capsys)
-    assert status == 2 and "--stretch" in err and not (tmp_path / "run").exists()
+    assert status == 2 and flag in err and not (tmp_path / "run").exists()
 
 
 def test_icr_trains_with_fresh_sequences(npz_dataset, tmp_path, capsys):

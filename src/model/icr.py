@@ -89,6 +89,9 @@ TRAIN_FLAGS = {"epochs": (number(int, 1, 10_000), "most epochs (early stopping m
                "stretch": (number(float, 1, 2),
                            "stretch or narrow each training image by up to this factor, "
                            "drawn anew every batch (1: off)"),
+               "shear": (number(float, 0, 1),
+                         "lean each training image by a shear of up to this many pixels "
+                         "per row, either way, drawn anew every batch (0: off)"),
                "average_last": (number(int, 0, 1000),
                                 "average the weights of the last N epochs run and keep the "
                                 "average if it reads the validation split at least as well "

@@ -165,6 +165,49 @@ def stretch_batch(images, seed, most: float):
     return _sample(images[..., 0], x, y)[..., None]
 
 
+def shear_batch(images, seed, most: float):
+    """Lean each image of a batch by its own shear, drawn uniformly between ``-most`` and
+    ``most`` pixels per row (positive: tops to the right): the same number written upright
+    or slanted either way, more than the generator's own slants reach. The batch is widened
+    by ``most`` times the height, half on each side, so that no leaning ink leaves it.
+
+    Args:
+        images: (batch, height, width, 1) float32, 0..255, white ink on black.
+        seed: (2,) int32 or int64 seed of TensorFlow's stateless random ops.
+        most: the largest shear (> 0); 0 or less returns the images unchanged.
+
+    Returns:
+        (batch, height, width + 2 * ceil(most * height / 2), 1) float32.
+    """
+    import tensorflow as tf
+
+    if most <= 0:
+        return images
+    shape = tf.shape(images)
+    n, h, w = shape[0], shape[1], shape[2]
+    pad = tf.cast(tf.math.ceil(most * tf.cast(h, tf.float32) / 2), tf.int32)
+    wide = w + 2 * pad
+    shear = tf.random.stateless_uniform(tf.stack([n, 1, 1]), tf.cast(seed, tf.int64),
+                                        -most, most)
+    rows = tf.cast(tf.range(h), tf.float32)[None, :, None]
+    cols = tf.cast(tf.range(wide), tf.float32)[None, None, :]
+    middle = (tf.cast(h, tf.float32) - 1) / 2
+    # Ink at (row, x) lands at x + pad + shear * (middle - row): rows above the middle move
+    # right for a positive shear. |shear * (middle - row)| <= most * h / 2 <= pad.
+    x = cols - tf.cast(pad, tf.float32) - shear * (middle - rows)
+    y = tf.broadcast_to(rows, tf.stack([n, h, wide]))
+    return _sample(images[..., 0], tf.broadcast_to(x, tf.stack([n, h, wide])), y)[..., None]
+
+
+def sheared(ds, most: float, seed: int):
+    """A batched (images, labels) dataset with every image leaned (``shear_batch``) anew
+    each epoch, repeatably."""
+    if most <= 0:
+        return ds
+    # seed + 3: apart from the distortion's, the lower resolution's and the stretch's.
+    return _per_batch(ds, lambda images, s: shear_batch(images, s, most), seed + 3)
+
+
 def stretched(ds, most: float, seed: int):
     """A batched (images, labels) dataset with every image stretched or narrowed
     (``stretch_batch``) anew each epoch, repeatably."""

@@ -27,7 +27,7 @@ from model.inputs.datasets import (
 )
 from model.inputs.records import ShardedSplit
 from model.network import NetConfig, build_model
-from model.training.distort import distorted, lowered, stretched
+from model.training.distort import distorted, lowered, sheared, stretched
 
 BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
 BEST = "best.keras"
@@ -69,6 +69,9 @@ class TrainConfig:
     # Each training image stretched or narrowed by a factor drawn log-uniformly up to this
     # (model.training.distort.stretch_batch); 1: off.
     stretch: float = 1.0
+    # Each training image leaned by a shear drawn uniformly up to this, either way, in
+    # pixels per row (model.training.distort.shear_batch); 0: off.
+    shear: float = 0.0
     # With a starting model (fine-tuning): keep its weights moved this fraction of the way
     # toward the trained ones; 1: the trained weights. Halfway kept most of what fine-tuning
     # on synthetic variety gained and gave back what it cost on real hands (weight-space
@@ -339,7 +342,8 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
         train_ds = make_dataset(train_split, cfg.batch_size, net.height, shuffle_seed=cfg.seed,
                                 augment=augment)
     train_ds = distorted(train_ds, cfg.distort, cfg.seed)
-    train_ds = lowered(stretched(train_ds, cfg.stretch, cfg.seed), cfg.lowres, cfg.seed)
+    train_ds = stretched(train_ds, cfg.stretch, cfg.seed)
+    train_ds = lowered(sheared(train_ds, cfg.shear, cfg.seed), cfg.lowres, cfg.seed)
     val_ds = make_dataset(val_split, 256, net.height)
     baseline = None
     if initial is not None and initial_competes:
