@@ -170,6 +170,22 @@ def print_confidence(report_by_folder: dict) -> None:
                       f"{100 * s['right_at_or_above_0.99']:7.2f}%")
 
 
+def print_errors(summaries: dict) -> None:
+    """What the beam misread, per folder and half (``model.evaluation.metrics.error_summary``):
+    how many of each kind, and the digits most often read as another (truth>read count)."""
+    from model.evaluation.metrics import ERROR_KINDS
+
+    heads = {"substituted": "subst", "dropped first": "drop 1st", "dropped inside": "inside",
+             "dropped last": "last", "shorter": "shorter", "longer": "longer"}
+    print()
+    print(f"{'errors (beam)':<18}{'half':<8}{'misread':>8}"
+          + "".join(f"{heads[k]:>9}" for k in ERROR_KINDS) + "  most confused (truth>read)")
+    for (name, side), s in summaries.items():
+        print(f"{name:<18}{side:<8}{s['misread']:>8}"
+              + "".join(f"{s['kinds'][k]:>9}" for k in ERROR_KINDS) + "  "
+              + ", ".join(f"{a}>{b} {n}" for a, b, n in s["confusions"]))
+
+
 def plot_confidence(out: Path, name: str, raw, calibrated, right, keep, what: str) -> None:
     """confidence_NAME.png: reliability and risk-coverage of the kept readings, the model's
     probability beside the calibrated confidence."""
@@ -207,7 +223,7 @@ def main(argv=None) -> int:
 
     from model.api import Reader
     from model.decoding.constraints import Constraint
-    from model.evaluation.metrics import evaluate
+    from model.evaluation.metrics import error_summary, evaluate
     from model.reading.folder import HALVES, half
 
     model = Reader(args.run, args.beam_width)  # the model as model.read loads it
@@ -217,6 +233,7 @@ def main(argv=None) -> int:
     results = {"run": str(args.run), "raw": args.raw, "prep": args.prep, "ways": args.ways,
                "calibrated": model.calibrator is not None, "folders": {}}
     confidence_report = {}
+    errors = {}  # (folder, half) -> error_summary of the beam
     print(f"{'folder':<18}{'half':<8}{'images':>7}{'unread':>7}  {'greedy':>15}  "
           f"{'beam':>15}  {'constrained':>15}   (exact / CER)")
     for folder in args.folders:
@@ -246,6 +263,10 @@ def main(argv=None) -> int:
                 scores[method] = {"exact": m["exact"], "cer": m["cer"]}
                 cells.append(f"{100 * m['exact']:6.2f}% / {100 * m['cer']:5.2f}%")
             scores["confidence"] = confidence_cells(raw, calibrated, right, keep)
+            if side != "all":
+                scores["errors"] = errors[folder.name, side] = error_summary(
+                    [t for t, k in zip(truths, keep, strict=True) if k],
+                    [t for t, k in zip(reads["beam"], keep, strict=True) if k])
             if side == "all":
                 entry.update(scores)
             else:
@@ -268,6 +289,7 @@ def main(argv=None) -> int:
                        [ways[0] if ways else None for ways in images], truths,
                        reads["constrained"])
     print_confidence(confidence_report)
+    print_errors(errors)
     if args.battery:
         from battery import print_table, read_battery, table
 
@@ -291,6 +313,9 @@ def main(argv=None) -> int:
                                 np.ones(len(right), bool), f"renderings battery, {path}")
         print_confidence({"battery " + k: v for k, v in entry.items()})
         results["battery"]["confidence"] = {k: v["confidence"] for k, v in entry.items()}
+        results["battery"]["errors"] = {path: error_summary(read["truths"], read[path]["beam"])
+                                        for path in ("default", "direct")}
+        print_errors({("battery", path): s for path, s in results["battery"]["errors"].items()})
     return report(results, "real.py", argv, args.json)
 
 

@@ -300,9 +300,32 @@ def test_bench_real_reads_a_folder_whole_or_one_half(made, half, tmp_path, capsy
         misread = [m for m in entry["misread"] if m["half"] == side]
         assert len(misread) == round(entry[side]["images"] * (1 - entry[side]["beam"]["exact"]))
         assert all(m["text"] != m["beam"] for m in misread)
-    table = capsys.readouterr().out.split("confidence (beam)")[1]
+        # The error kinds count the same misread images, each once.
+        assert entry[side]["errors"]["misread"] == len(misread)
+        assert sum(entry[side]["errors"]["kinds"].values()) == len(misread)
+    printed = capsys.readouterr().out
+    table = printed.split("confidence (beam)")[1].split("errors (beam)")[0]
     assert f"{out.name:<18}{half or 'report':<8}" in table
+    errors = printed.split("errors (beam)")[1]
+    for side in sides:
+        assert f"{out.name:<18}{side:<8}{entry[side]['errors']['misread']:>8}" in errors
     assert (tmp_path / "plots" / f"confidence_{out.name}.png").is_file()
+
+
+def test_bench_real_reads_a_battery_both_ways(made, tmp_path, capsys, monkeypatch):
+    """bench/real.py --battery: the battery read through the default path and directly,
+    with each path's error kinds counting its misread images."""
+    out, _ = made
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # real.py imports battery.py late
+    args = [str(ROOT / "models" / "mnist-crnn"), str(out), "--limit", "8", "--half", "tune",
+            "--battery", str(out), "--json", str(tmp_path / "r.json")]
+    assert bench_module("real").main(args) == 0
+    battery = json.loads((tmp_path / "r.json").read_text())["battery"]
+    errors = capsys.readouterr().out.split("errors (beam)")[-1]
+    for path in ("default", "direct"):
+        exact = battery["overall"][path]["exact"]
+        assert battery["errors"][path]["misread"] == round(8 * (1 - exact))
+        assert f"{'battery':<18}{path:<8}{battery['errors'][path]['misread']:>8}" in errors
 
 
 def test_invariance_changes_do_what_they_say():

@@ -1,11 +1,20 @@
-"""Edit distance, alignment hits, the evaluate() summary and its table."""
+"""Edit distance, alignment hits, the evaluate() summary and its table, error kinds."""
 
 import itertools
 import random
 
 import pytest
 
-from model.evaluation.metrics import alignment_hits, edit_distance, evaluate, format_table
+from model.evaluation.metrics import (
+    ERROR_KINDS,
+    _alignment,
+    alignment_hits,
+    edit_distance,
+    error_kind,
+    error_summary,
+    evaluate,
+    format_table,
+)
 
 
 def _reference_distance(a: str, b: str) -> int:
@@ -141,3 +150,57 @@ def test_format_table():
     assert [k for k in by_label if k.startswith("digit")] == [f"digit {d}" for d in range(10)]
     # Columns are aligned: every row has the same width up to trailing space.
     assert len({len(line) for line in lines}) == 1
+
+
+def test_alignment_is_an_optimal_edit_script():
+    """Each character of both strings appears once, in order, and the script's cost (one
+    per gap or unequal pair) is the edit distance."""
+    rng = random.Random(1)
+    for _ in range(300):
+        a = "".join(rng.choices("012", k=rng.randint(0, 7)))
+        b = "".join(rng.choices("012", k=rng.randint(0, 7)))
+        pairs = _alignment(a, b)
+        assert [i for i, _ in pairs if i is not None] == list(range(len(a)))
+        assert [j for _, j in pairs if j is not None] == list(range(len(b)))
+        cost = sum(i is None or j is None or a[i] != b[j] for i, j in pairs)
+        assert cost == edit_distance(a, b), (a, b, pairs)
+
+
+@pytest.mark.parametrize(
+    ("ref", "hyp", "kind"),
+    [
+        ("123", "123", None),
+        ("123", "173", "substituted"),
+        ("12", "21", "substituted"),
+        ("18658", "8658", "dropped first"),
+        ("11", "1", "dropped first"),  # a repeated first digit counts as the first
+        ("51907", "5190", "dropped last"),
+        ("12345", "1245", "dropped inside"),
+        ("12345", "245", "shorter"),  # two digits lost
+        ("12345", "1249", "shorter"),  # one lost and one misread
+        ("7", "", "shorter"),
+        ("123", "1123", "longer"),
+        ("", "1", "longer"),
+    ],
+)
+def test_error_kind(ref, hyp, kind):
+    assert error_kind(ref, hyp) == kind
+    assert kind is None or kind in ERROR_KINDS
+
+
+def test_error_summary_counts_kinds_and_confusions():
+    refs = ["11", "12", "17", "104", "2", "40", "40"]
+    hyps = ["71", "12", "77", "04", "8", "60", "60"]
+    s = error_summary(refs, hyps, top=3)
+    assert s["misread"] == 6
+    assert s["kinds"] == {"substituted": 5, "dropped first": 1, "dropped inside": 0,
+                          "dropped last": 0, "shorter": 0, "longer": 0}
+    # 1>7 twice, 4>6 twice, 2>8 once; ties broken by the digits.
+    assert s["confusions"] == [["1", "7", 2], ["4", "6", 2], ["2", "8", 1]]
+    # A dropped digit is no confusion; a longer reading's unequal pairs are.
+    assert error_summary(["104", "13"], ["04", "183"])["confusions"] == []
+    assert error_summary(["13"], ["83"])["confusions"] == [["1", "8", 1]]
+    empty = error_summary([], [])
+    assert empty["misread"] == 0 and empty["confusions"] == []
+    with pytest.raises(ValueError):
+        error_summary(["1"], [])

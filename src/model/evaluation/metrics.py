@@ -1,7 +1,8 @@
 """Accuracy metrics for digit-string recognition (numpy / pure Python, no TF).
 
 :func:`evaluate` summarises one decoder's outputs against references;
-:func:`format_table` puts several such summaries side by side.
+:func:`format_table` puts several such summaries side by side; :func:`error_summary` says
+what the misread rows got wrong.
 """
 
 from __future__ import annotations
@@ -48,13 +49,33 @@ def edit_distance(a: str, b: str) -> int:
     return int(_distance_matrix(a, b)[-1, -1])
 
 
-def alignment_hits(ref: str, hyp: str) -> list[bool]:
-    """Which reference characters one optimal alignment matches exactly.
+def _alignment(ref: str, hyp: str) -> list[tuple[int | None, int | None]]:
+    """One optimal alignment of ``ref`` and ``hyp``, as (ref index, hyp index) pairs in
+    order, None for the missing side of a deletion or an insertion.
 
-    The alignment is recovered by backtracking the Levenshtein table from the
-    end; where several moves are optimal the order of preference is match,
-    substitution, deletion (of a reference character), insertion, so the
-    result is deterministic.
+    The alignment is recovered by backtracking the Levenshtein table from the end; where
+    several moves are optimal the order of preference is match, substitution, deletion (of
+    a reference character), insertion, so the result is deterministic.
+    """
+    table = _distance_matrix(ref, hyp)
+    pairs: list[tuple[int | None, int | None]] = []
+    i, j = len(ref), len(hyp)
+    while i > 0 or j > 0:
+        here = table[i, j]
+        if i > 0 and j > 0 and table[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]) == here:
+            i, j = i - 1, j - 1
+            pairs.append((i, j))
+        elif i > 0 and table[i - 1, j] + 1 == here:
+            i -= 1
+            pairs.append((i, None))
+        else:
+            j -= 1
+            pairs.append((None, j))
+    return pairs[::-1]
+
+
+def alignment_hits(ref: str, hyp: str) -> list[bool]:
+    """Which reference characters one optimal alignment (``_alignment``) matches exactly.
 
     Args:
         ref: Reference string, length ``n``.
@@ -63,21 +84,68 @@ def alignment_hits(ref: str, hyp: str) -> list[bool]:
     Returns:
         ``n`` booleans: True where ``ref[i]`` is aligned to an equal character.
     """
-    table = _distance_matrix(ref, hyp)
     hits = [False] * len(ref)
-    i, j = len(ref), len(hyp)
-    while i > 0 or j > 0:
-        here = table[i, j]
-        if i > 0 and j > 0 and ref[i - 1] == hyp[j - 1] and table[i - 1, j - 1] == here:
-            hits[i - 1] = True
-            i, j = i - 1, j - 1
-        elif i > 0 and j > 0 and table[i - 1, j - 1] + 1 == here:
-            i, j = i - 1, j - 1
-        elif i > 0 and table[i - 1, j] + 1 == here:
-            i -= 1
-        else:
-            j -= 1
+    for i, j in _alignment(ref, hyp):
+        if i is not None and j is not None and ref[i] == hyp[j]:
+            hits[i] = True
     return hits
+
+
+# How a misreading differs from the truth, coarsely (``error_kind``): what a change to the
+# reading path or the training should move. A single dropped digit is told by where it
+# stood, since digits lost at a crop's edge and inside a number have different causes.
+ERROR_KINDS = ("substituted", "dropped first", "dropped inside", "dropped last", "shorter",
+               "longer")
+
+
+def error_kind(ref: str, hyp: str) -> str | None:
+    """The ERROR_KINDS entry for reading ``hyp`` where ``ref`` is written (None when equal).
+
+    Same length: "substituted". One digit fewer and the rest read right: "dropped first",
+    "dropped last" or "dropped inside" by where it stood (a repeated digit at the start,
+    as "1" for "11", counts as the first). Otherwise, and for an empty reading, "shorter" or
+    "longer".
+    """
+    if ref == hyp:
+        return None
+    if len(ref) == len(hyp):
+        return "substituted"
+    if hyp and len(hyp) == len(ref) - 1:
+        if ref[1:] == hyp:
+            return "dropped first"
+        if ref[:-1] == hyp:
+            return "dropped last"
+        if any(ref[:k] + ref[k + 1:] == hyp for k in range(1, len(ref) - 1)):
+            return "dropped inside"
+    return "shorter" if len(hyp) < len(ref) else "longer"
+
+
+def error_summary(refs: Sequence[str], hyps: Sequence[str], top: int = 5) -> dict:
+    """What the misread rows got wrong: how many of each ERROR_KINDS, and the digits most
+    often read as another (substitutions of one optimal alignment, in every misread row).
+
+    Returns:
+        {"misread": count, "kinds": {kind: count} for every kind, "confusions": up to
+        ``top`` [truth digit, read digit, count], most frequent first (ties by digits)}.
+
+    Raises:
+        ValueError: If ``refs`` and ``hyps`` differ in length.
+    """
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    kinds = dict.fromkeys(ERROR_KINDS, 0)
+    swaps: dict[tuple[str, str], int] = {}
+    for ref, hyp in zip(refs, hyps, strict=True):
+        kind = error_kind(ref, hyp)
+        if kind is None:
+            continue
+        kinds[kind] += 1
+        for i, j in _alignment(ref, hyp):
+            if i is not None and j is not None and ref[i] != hyp[j]:
+                swaps[ref[i], hyp[j]] = swaps.get((ref[i], hyp[j]), 0) + 1
+    ranked = sorted(swaps.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {"misread": sum(kinds.values()), "kinds": kinds,
+            "confusions": [[a, b, n] for (a, b), n in ranked]}
 
 
 def evaluate(refs: Sequence[str], hyps: Sequence[str]) -> dict:
