@@ -233,7 +233,6 @@ def main(argv=None) -> int:
     results = {"run": str(args.run), "raw": args.raw, "prep": args.prep, "ways": args.ways,
                "calibrated": model.calibrator is not None, "folders": {}}
     confidence_report = {}
-    errors = {}  # (folder, half) -> error_summary of the beam
     print(f"{'folder':<18}{'half':<8}{'images':>7}{'unread':>7}  {'greedy':>15}  "
           f"{'beam':>15}  {'constrained':>15}   (exact / CER)")
     for folder in args.folders:
@@ -256,17 +255,16 @@ def main(argv=None) -> int:
             keep = np.ones(len(rows), bool) if side == "all" else sides == side
             scores = {"images": int(keep.sum()),
                       "unreadable": sum(images[i] is None for i in np.flatnonzero(keep))}
+            kept = [t for t, k in zip(truths, keep, strict=True) if k]
             cells = []
             for method, texts in reads.items():
-                m = evaluate([t for t, k in zip(truths, keep, strict=True) if k],
-                             [t for t, k in zip(texts, keep, strict=True) if k])
+                m = evaluate(kept, [t for t, k in zip(texts, keep, strict=True) if k])
                 scores[method] = {"exact": m["exact"], "cer": m["cer"]}
                 cells.append(f"{100 * m['exact']:6.2f}% / {100 * m['cer']:5.2f}%")
             scores["confidence"] = confidence_cells(raw, calibrated, right, keep)
             if side != "all":
-                scores["errors"] = errors[folder.name, side] = error_summary(
-                    [t for t, k in zip(truths, keep, strict=True) if k],
-                    [t for t, k in zip(reads["beam"], keep, strict=True) if k])
+                scores["errors"] = error_summary(
+                    kept, [t for t, k in zip(reads["beam"], keep, strict=True) if k])
             if side == "all":
                 entry.update(scores)
             else:
@@ -289,7 +287,9 @@ def main(argv=None) -> int:
                        [ways[0] if ways else None for ways in images], truths,
                        reads["constrained"])
     print_confidence(confidence_report)
-    print_errors(errors)
+    print_errors({(name, side): entry[side]["errors"]
+                  for name, entry in confidence_report.items() for side in HALVES
+                  if side in entry})
     if args.battery:
         from battery import print_table, read_battery, table
 
