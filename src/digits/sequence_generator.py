@@ -147,7 +147,7 @@ def build_parser() -> Parser:
     comp.add_argument("--forms", action="store_true",
                       help="numbers as amounts and forms show them: " + ", ".join(
                           f"{_flag(k)} {v}" for k, v in FORMS.items())
-                      + " (flags given explicitly win; not yet measured to help)")
+                      + " (flags given explicitly win; measured not to help the real folders)")
     return p
 
 
