@@ -256,15 +256,16 @@ def main(argv=None) -> int:
             scores = {"images": int(keep.sum()),
                       "unreadable": sum(images[i] is None for i in np.flatnonzero(keep))}
             kept = [t for t, k in zip(truths, keep, strict=True) if k]
+            kept_reads = {method: [t for t, k in zip(texts, keep, strict=True) if k]
+                          for method, texts in reads.items()}
             cells = []
-            for method, texts in reads.items():
-                m = evaluate(kept, [t for t, k in zip(texts, keep, strict=True) if k])
+            for method, texts in kept_reads.items():
+                m = evaluate(kept, texts)
                 scores[method] = {"exact": m["exact"], "cer": m["cer"]}
                 cells.append(f"{100 * m['exact']:6.2f}% / {100 * m['cer']:5.2f}%")
             scores["confidence"] = confidence_cells(raw, calibrated, right, keep)
             if side != "all":
-                scores["errors"] = error_summary(
-                    kept, [t for t, k in zip(reads["beam"], keep, strict=True) if k])
+                scores["errors"] = error_summary(kept, kept_reads["beam"])
             if side == "all":
                 entry.update(scores)
             else:
