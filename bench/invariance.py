@@ -1,9 +1,10 @@
 """Benchmark what the model is not yet invariant to: every prepared image of a folder changed
-one way (narrower or wider, slanted, heavier or lighter strokes) before the network reads it.
+one way (narrower or wider, slanted, heavier or lighter strokes, the middle row moved) before
+the network reads it.
 
     python bench/invariance.py RUN_DIR FOLDER... [--half tune|report] [--limit N]
         [--stretch 0.77,0.87,1.15,1.3] [--slant -0.3,-0.15,0.15,0.3] [--weight -0.5,0.5]
-        [--beam-width 10] [--json FILE]
+        [--waist -0.25,0.25] [--beam-width 10] [--json FILE]
 
 Each image is prepared the six ways model.read prepares it (``model.reading.preprocess``),
 then every way is changed the same way and read as model.read reads (the surest way, beam).
@@ -64,13 +65,29 @@ def weight(image: np.ndarray, amount: float) -> np.ndarray:
     return np.clip(x + abs(amount) * (other - x), 0, 255).astype(np.uint8)
 
 
+def waist(image: np.ndarray, amount: float) -> np.ndarray:
+    """The image's middle row moved by ``amount`` of half its height (positive: up, so the
+    upper half is squeezed and the lower stretched), the top and bottom rows held, as the
+    generator's ``--proportion`` moves a digit's middle (``digits.compose.proportion_field``)."""
+    from scipy import ndimage
+
+    h, w = image.shape
+    centre = (h - 1) / 2
+    rows = np.arange(h, dtype=np.float32)
+    # Output row r samples input row r + shift, the shift largest in the middle.
+    source = rows + amount * centre * (1 - np.abs(rows - centre) / centre)
+    coords = np.stack(np.broadcast_arrays(source[:, None], np.arange(w, dtype=np.float32)))
+    out = ndimage.map_coordinates(image.astype(np.float32), coords, order=1, mode="nearest")
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def unchanged(image: np.ndarray, _value) -> np.ndarray:
     """The image as prepared: the reading every change is measured against."""
     return image
 
 
-CHANGES = {"stretch": stretch, "slant": slant, "weight": weight}
-NONE = {"stretch": 1.0, "slant": 0.0, "weight": 0.0}
+CHANGES = {"stretch": stretch, "slant": slant, "weight": weight, "waist": waist}
+NONE = {"stretch": 1.0, "slant": 0.0, "weight": 0.0, "waist": 0.0}
 
 
 def values(text: str) -> list[float]:
@@ -100,6 +117,9 @@ def main(argv=None) -> int:
                    help="shears, pixels per row (default -0.3,-0.15,0.15,0.3)")
     p.add_argument("--weight", type=values, default=[-0.5, 0.5],
                    help="stroke weight changes (default -0.5,0.5)")
+    p.add_argument("--waist", type=values, default=[-0.25, 0.25],
+                   help="moves of the middle row, fractions of half the height, + up "
+                        "(default -0.25,0.25)")
     p.add_argument("--beam-width", type=int, default=10)
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)

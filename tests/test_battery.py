@@ -330,7 +330,8 @@ def test_bench_real_reads_a_battery_both_ways(made, tmp_path, capsys, monkeypatc
 
 def test_invariance_changes_do_what_they_say():
     """bench/invariance.py's changes: a stretch scales the width, a slant leans the tops
-    right (positive) or left and keeps all the ink, a weight thickens or thins strokes."""
+    right (positive) or left and keeps all the ink, a weight thickens or thins strokes, a waist
+    move shifts the middle row up (positive) or down and holds the top and bottom."""
     bench = bench_module("invariance")
     image = np.zeros((28, 30), np.uint8)
     image[4:24, 12:15] = 255  # a vertical bar
@@ -345,6 +346,15 @@ def test_invariance_changes_do_what_they_say():
     np.testing.assert_array_equal(bench.slant(image, 0.0), image)
     assert (bench.weight(image, 0.5) > 0).sum() > (image > 0).sum()
     assert (bench.weight(image, -0.5) > 127).sum() < (image > 127).sum()
+    barred = np.zeros((28, 30), np.uint8)
+    barred[0, :] = barred[27, :] = 255  # the held rows
+    barred[14, :] = 255  # a bar half a row below the middle
+    for amount in (0.25, -0.25):
+        moved = bench.waist(barred, amount)
+        assert moved.shape == barred.shape and moved[0].min() == moved[27].min() == 255
+        bar = 2 + int(moved[2:26, 15].argmax())  # clear of the held rows' neighbours
+        assert np.sign(14 - bar) == np.sign(amount) and abs(14 - bar) >= 2
+    np.testing.assert_array_equal(bench.waist(barred, 0.0), barred)
 
 
 def test_bench_invariance_reads_a_folder_each_change(made, tmp_path):
@@ -352,7 +362,8 @@ def test_bench_invariance_reads_a_folder_each_change(made, tmp_path):
     change, and "any" at least the best of them and the unchanged reading."""
     out, _ = made
     args = [str(ROOT / "models" / "mnist-crnn"), str(out), "--limit", "8", "--stretch",
-            "0.8,1.2", "--slant", "0.2", "--weight", "", "--json", str(tmp_path / "i.json")]
+            "0.8,1.2", "--slant", "0.2", "--weight", "", "--waist", "",
+            "--json", str(tmp_path / "i.json")]
     assert bench_module("invariance").main(args) == 0
     entry = json.loads((tmp_path / "i.json").read_text())["folders"][out.name]
     assert set(entry["changes"]) == {"stretch", "slant"}

@@ -11,6 +11,7 @@ from digits.compose import (
     change_thickness,
     compose,
     elastic_field,
+    proportion_field,
 )
 from digits.sequence_generator import _FIELD_HELP, build_parser
 
@@ -84,6 +85,46 @@ def test_elastic_field_is_bounded_smooth_and_moves_strokes(mnist):
         if a.shape == b.shape:
             assert not np.array_equal(a, b)
         assert 0.8 < b.astype(float).sum() / a.astype(float).sum() < 1.2
+
+
+def test_proportion_field_moves_the_middle_and_holds_the_edges():
+    field = proportion_field(200, DIGIT_SIZE, 0.25, np.random.default_rng(0))
+    assert field.shape == (200, 2, DIGIT_SIZE, DIGIT_SIZE)
+    half = (DIGIT_SIZE - 1) / 2
+    assert np.abs(field).max() <= 0.25 * half + 1e-5
+    assert np.abs(field).max() > 0.2 * half
+    # x moves with the column only, y with the row only; the outer columns and rows hold.
+    np.testing.assert_allclose(field[:, 0], np.broadcast_to(field[:, 0, :1, :], field[:, 0].shape))
+    np.testing.assert_allclose(field[:, 1], np.broadcast_to(field[:, 1, :, :1], field[:, 1].shape))
+    assert np.abs(field[:, 0, :, [0, -1]]).max() < 1e-6
+    assert np.abs(field[:, 1, [0, -1], :]).max() < 1e-6
+
+
+def test_proportion_moves_a_digits_middle_and_only_when_asked(mnist):
+    base = ComposeConfig(min_length=1, max_length=1, thickness=0, scale=0, rotation=0, shear=0,
+                         jitter=0, noise=0, blur=0, margin=0)
+    d = np.zeros((1, DIGIT_SIZE, DIGIT_SIZE), np.float32)
+    d[0, 4:24, 13] = 255  # a vertical stroke; its middle row is 13.5
+    d[0, 14, 8:20] = 255  # a bar just below the middle
+    field = np.zeros((1, 2, DIGIT_SIZE, DIGIT_SIZE), np.float32)
+    field[:, 1] = proportion_field(1, DIGIT_SIZE, 0.3, np.random.default_rng(1))[:, 1]
+    shift = field[0, 1, 14, 0]
+    assert abs(shift) > 0.5
+    bent = affine_warp(d, np.eye(2, dtype=np.float32)[None], np.zeros((1, 2), np.float32), field)
+    # Output row r samples row r + shift near the middle: the bar moves against the shift,
+    # while the stroke's ends, nearer the held edges, move less than a pixel and a half.
+    bar_row = bent[0, :, 16].argmax()
+    assert np.sign(14 - bar_row) == np.sign(shift) and bar_row != 14
+    inked = np.flatnonzero(bent[0, :, 13] > 128)
+    assert abs(inked[0] - 4) <= 1.5 and abs(inked[-1] - 23) <= 1.5
+    # In a composition: the same draws give the same labels and about the same ink, reshaped.
+    a = compose(mnist.x_train, mnist.y_train, 10, base, np.random.default_rng(5))
+    b = compose(mnist.x_train, mnist.y_train, 10, dataclasses.replace(base, proportion=0.3),
+                np.random.default_rng(5))
+    assert any(not np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
+    assert a.texts == b.texts
+    for x, y in zip(a.images, b.images, strict=True):
+        assert 0.8 < y.astype(float).sum() / max(x.astype(float).sum(), 1.0) < 1.25
 
 
 def test_thickness_grows_and_shrinks_strokes():

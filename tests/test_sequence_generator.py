@@ -111,6 +111,7 @@ BAD = {
     "examples of one test image": (lambda t: ["--count-test", "1", "--examples", t / "ex"],
                                    "--examples"),
     "negative slant": (lambda t: ["--slant", "-0.1"], "--slant"),
+    "proportion too large": (lambda t: ["--proportion", "0.6"], "--proportion"),
     "share over one": (lambda t: ["--marks", "1.5"], "--marks"),
     "no ink": (lambda t: ["--ink", "0"], "--ink"),
     "jpeg quality": (lambda t: ["--jpeg", "100"], "--jpeg"),

@@ -44,6 +44,10 @@ class ComposeConfig:
     # within run-to-run noise). For real handwriting it is the single largest gain, so
     # --realistic turns it on (docs/generating.md).
     elastic: float = 0.0
+    # Each digit's middle moved up or down and left or right by up to this fraction of half
+    # its box, the edges held: a 9's head, a 2's loop or a 7's bar larger or smaller against
+    # the rest of the digit than MNIST's writers drew it (0: none).
+    proportion: float = 0.0
     min_gap: int = -3  # Pixels between the ink of neighbours; negative overlaps (touching).
     max_gap: int = 6  # Widest gap, about a third of a digit.
     margin: int = 2  # Pixels left and right of the ink when augmenting.
@@ -176,6 +180,22 @@ def elastic_field(n: int, size: int, amount: float, rng: np.random.Generator) ->
     return np.einsum("ri,nkij,cj->nkrc", up, coarse, up, optimize=True)
 
 
+def proportion_field(n: int, size: int, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """(n, 2, size, size) displacements (x, y) in pixels that move each image's middle column
+    and middle row by up to +-amount of half the image, the edges held still.
+
+    The displacement falls linearly from the middle to the edges (a tent), so one side of the
+    digit is stretched and the other squeezed, each evenly.
+    """
+    centre = (size - 1) / 2
+    shift = rng.uniform(-amount, amount, (n, 2)).astype(np.float32) * np.float32(centre)
+    tent = 1 - np.abs(np.arange(size, dtype=np.float32) - centre) / np.float32(centre)
+    field = np.empty((n, 2, size, size), np.float32)
+    field[:, 0] = shift[:, 0, None, None] * tent[None, None, :]
+    field[:, 1] = shift[:, 1, None, None] * tent[None, :, None]
+    return field
+
+
 def affine_warp(digits: np.ndarray, matrices: np.ndarray, offsets: np.ndarray,
                 field: np.ndarray | None = None) -> np.ndarray:
     """Bilinear affine warp of many small images at once.
@@ -228,8 +248,8 @@ def affine_warp(digits: np.ndarray, matrices: np.ndarray, offsets: np.ndarray,
 def _augment_digits(digits: np.ndarray, cfg: ComposeConfig, rng: np.random.Generator,
                     extra_shear: np.ndarray | None = None,
                     extra_dy: np.ndarray | None = None) -> np.ndarray:
-    """Per-digit stroke thickness, scale, rotation, shear, elastic distortion and vertical
-    jitter, plus a given extra shear and vertical offset per digit. Float32 out."""
+    """Per-digit stroke thickness, scale, rotation, shear, elastic distortion, proportions and
+    vertical jitter, plus a given extra shear and vertical offset per digit. Float32 out."""
     n = len(digits)
     if cfg.thickness > 0:
         out = change_thickness(digits, _sample(rng, -cfg.thickness, cfg.thickness, n))
@@ -253,6 +273,9 @@ def _augment_digits(digits: np.ndarray, cfg: ComposeConfig, rng: np.random.Gener
     inv = np.linalg.inv(fwd)
     offsets = -np.einsum("nij,nj->ni", inv, np.stack([np.zeros_like(dy), dy], axis=1))
     field = elastic_field(n, out.shape[1], cfg.elastic, rng) if cfg.elastic > 0 else None
+    if cfg.proportion > 0:
+        waist = proportion_field(n, out.shape[1], cfg.proportion, rng)
+        field = waist if field is None else field + waist
     return affine_warp(out, inv, offsets, field)
 
 

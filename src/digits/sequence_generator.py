@@ -42,7 +42,8 @@ RANGES = {
     "min_length": (1, MAX_LENGTH), "max_length": (1, MAX_LENGTH),
     "height": (MIN_HEIGHT, 256), "width": (1, 16384),
     "scale": (0, 0.99), "rotation": (0, 45), "shear": (0, 1), "jitter": (0, 8),
-    "thickness": (0, 1), "elastic": (0, 8), "min_gap": (-14, 28), "max_gap": (-14, 28),
+    "thickness": (0, 1), "elastic": (0, 8), "proportion": (0, 0.5),
+    "min_gap": (-14, 28), "max_gap": (-14, 28),
     "margin": (0, 64), "noise": (0, 1), "blur": (0, 1), "slant": (0, 1), "wander": (0, 8),
     "continental": (0, 1), "marks": (0, 1), "rules": (0, 1), "paper": (0, 1),
     "ink": (0.01, 1), "jpeg": (0, 95), "separators": (0, 1), "affixes": (0, 1),
@@ -62,6 +63,8 @@ _FIELD_HELP = {
     "jitter": "per-digit vertical offset in pixels, +-",
     "thickness": "per-digit stroke thickening/thinning strength, +- (0..1)",
     "elastic": "per-digit smooth elastic displacement in pixels, +- (0: none)",
+    "proportion": "per-digit shift of the digit's middle up/down and left/right, a fraction "
+                  "of half its box, +-: larger or smaller heads, loops and bars (0: none)",
     "min_gap": "smallest gap between neighbouring digits' ink in pixels; negative overlaps",
     "max_gap": "largest gap between neighbouring digits' ink in pixels",
     "margin": "blank pixels left and right of the ink",
@@ -195,7 +198,7 @@ def validate(cfg: ComposeConfig) -> None:
     if cfg.min_gap > cfg.max_gap:
         raise DataError(f"--min-gap {cfg.min_gap} is greater than --max-gap {cfg.max_gap}")
     for name in ("scale", "rotation", "shear", "jitter", "noise", "blur", "thickness", "margin",
-                 "elastic", "slant", "wander", "jpeg"):
+                 "elastic", "proportion", "slant", "wander", "jpeg"):
         if getattr(cfg, name) < 0:
             raise DataError(f"{_flag(name)} must not be negative")
     for name in ("continental", "marks", "rules", "paper", "separators", "affixes", "guilloche",
