@@ -71,11 +71,11 @@ def waist(image: np.ndarray, amount: float) -> np.ndarray:
     generator's ``--proportion`` moves a digit's middle (``digits.compose.proportion_field``)."""
     from scipy import ndimage
 
+    from digits.compose import tent
+
     h, w = image.shape
-    centre = (h - 1) / 2
-    rows = np.arange(h, dtype=np.float32)
     # Output row r samples input row r + shift, the shift largest in the middle.
-    source = rows + amount * centre * (1 - np.abs(rows - centre) / centre)
+    source = np.arange(h, dtype=np.float32) + amount * (h - 1) / 2 * tent(h)
     coords = np.stack(np.broadcast_arrays(source[:, None], np.arange(w, dtype=np.float32)))
     out = ndimage.map_coordinates(image.astype(np.float32), coords, order=1, mode="nearest")
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

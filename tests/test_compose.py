@@ -100,7 +100,7 @@ def test_proportion_field_moves_the_middle_and_holds_the_edges():
     assert np.abs(field[:, 1, [0, -1], :]).max() < 1e-6
 
 
-def test_proportion_moves_a_digits_middle_and_only_when_asked(mnist):
+def test_proportion_moves_a_digits_middle_and_keeps_labels_and_ink(mnist):
     base = ComposeConfig(min_length=1, max_length=1, thickness=0, scale=0, rotation=0, shear=0,
                          jitter=0, noise=0, blur=0, margin=0)
     d = np.zeros((1, DIGIT_SIZE, DIGIT_SIZE), np.float32)

@@ -187,13 +187,19 @@ def proportion_field(n: int, size: int, amount: float, rng: np.random.Generator)
     The displacement falls linearly from the middle to the edges (a tent), so one side of the
     digit is stretched and the other squeezed, each evenly.
     """
-    centre = (size - 1) / 2
-    shift = rng.uniform(-amount, amount, (n, 2)).astype(np.float32) * np.float32(centre)
-    tent = 1 - np.abs(np.arange(size, dtype=np.float32) - centre) / np.float32(centre)
+    shift = rng.uniform(-amount, amount, (n, 2)).astype(np.float32) * np.float32((size - 1) / 2)
+    peak = tent(size)
     field = np.empty((n, 2, size, size), np.float32)
-    field[:, 0] = shift[:, 0, None, None] * tent[None, None, :]
-    field[:, 1] = shift[:, 1, None, None] * tent[None, :, None]
+    field[:, 0] = shift[:, 0, None, None] * peak[None, None, :]
+    field[:, 1] = shift[:, 1, None, None] * peak[None, :, None]
     return field
+
+
+def tent(size: int) -> np.ndarray:
+    """(size,) float32 weights, 1 at the middle falling linearly to 0 at both ends: how far
+    each row or column moves when the middle one moves by 1 and the ends are held."""
+    centre = np.float32((size - 1) / 2)
+    return 1 - np.abs(np.arange(size, dtype=np.float32) - centre) / centre
 
 
 def affine_warp(digits: np.ndarray, matrices: np.ndarray, offsets: np.ndarray,
