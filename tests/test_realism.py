@@ -7,7 +7,17 @@ import pytest
 
 from conftest import fake_mnist
 from digits.compose import REALISTIC, ComposeConfig, compose
-from digits.realism import continental, draw_rules, draw_segments, on_paper, wander
+from digits.realism import (
+    REMNANT_GAP,
+    choose_remnants,
+    continental,
+    draw_remnants,
+    draw_rules,
+    draw_segments,
+    old_style,
+    on_paper,
+    wander,
+)
 
 
 def digit_one(rows: int = 20) -> np.ndarray:
@@ -74,6 +84,90 @@ def test_rules_cross_the_whole_image():
     assert (ink.sum(axis=(1, 2)) <= 2 * 60 + 4).all()  # 1-2 px lines, nothing else
 
 
+def test_remnants_stand_apart_from_the_number_and_stop_short_of_the_height():
+    n, h, w = 300, 28, 80
+    side, room = choose_remnants(n, 1.0, np.random.default_rng(4))
+    assert set(side) == {1, 2}
+    assert (room >= REMNANT_GAP[0] + 2).all() and (room <= REMNANT_GAP[1] + 2).all()
+    # The number's columns are 30-49, with each side's room kept free beside them.
+    inner_left = np.full(n, 30)
+    inner_right = np.full(n, 50)
+    canvas = np.zeros((n, h, w), np.float32)
+    draw_remnants(canvas, side, room, inner_left, inner_right, np.random.default_rng(5))
+    ink = canvas > 0
+    # Nothing over the number but a corner's stroke along the top or bottom edge.
+    assert not ink[:, 2:h - 2, 30:50].any()
+    for i in range(n):
+        cols = np.flatnonzero(ink[i, 2:h - 2].any(axis=0))  # the stroke, not a corner
+        rows = np.flatnonzero(ink[i].any(axis=1))
+        if side[i] == 2:  # a gap of at least REMNANT_GAP[0] right of the number
+            assert cols.min() >= 50 + REMNANT_GAP[0] - 1
+        else:
+            assert cols.max() <= 30 - REMNANT_GAP[0]
+        # From one edge of the height, never a stroke floating in the middle like a "1".
+        assert rows.min() == 0 or rows.max() == h - 1
+        assert len(rows) >= int(0.35 * (h - 1))
+    heights = ink.any(axis=2).sum(axis=1)
+    assert (heights < h).mean() > 0.7  # most stop short of the whole height
+    none = np.zeros_like(canvas)
+    draw_remnants(none, np.zeros(n, int), room, inner_left, inner_right,
+                  np.random.default_rng(5))
+    assert not none.any()
+
+
+def test_remnants_off_draw_nothing_from_the_generator():
+    m = fake_mnist()
+    cfg = ComposeConfig(**REALISTIC)
+    a = compose(m.x_train, m.y_train, 30, cfg, np.random.default_rng(8))
+    b = compose(m.x_train, m.y_train, 30, dataclasses.replace(cfg, remnants=0.0),
+                np.random.default_rng(8))
+    assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
+    # On: the same numbers, a few pixels wider where a remnant was drawn.
+    c = compose(m.x_train, m.y_train, 30, dataclasses.replace(cfg, remnants=1.0),
+                np.random.default_rng(8))
+    assert c.texts == a.texts
+    assert sum(y.shape[1] > x.shape[1] for x, y in zip(a.images, c.images, strict=True)) >= 20
+
+
+def test_old_style_hangs_sevens_and_nines_below_the_others():
+    labels = np.array([7, 1, 9, 0, 3, 6] * 50)
+    lengths = np.full(50, 6)
+    scale, dy = old_style(labels, lengths, 1.0, np.random.default_rng(2))
+    assert (scale == 0.8).all()
+    hang, stand = np.isin(labels, (7, 9)), np.isin(labels, (0, 1, 6))
+    assert (dy[hang] >= 1.5).all() and (dy[hang] <= 3).all()
+    assert (dy[stand] <= -1.5).all() and (dy[stand] >= -3).all()
+    threes = dy[labels == 3]
+    assert (threes > 0).any() and (threes < 0).any()  # some hands hang the 3, 4 and 5
+    scale, dy = old_style(labels, lengths, 0.0, np.random.default_rng(2))
+    assert (scale == 1).all() and (dy == 0).all()
+
+
+def test_old_style_numbers_draw_a_seven_lower_than_its_neighbour():
+    # A "1" and a "7" of the same stroke: written old-style, the 7's ink reaches lower.
+    x = np.stack([digit_one(), digit_one()])
+    y = np.array([1, 7])
+    cfg = ComposeConfig(min_length=2, max_length=2, scale=0, rotation=0, shear=0, jitter=0,
+                        thickness=0, noise=0, blur=0, min_gap=4, max_gap=4)
+    low = []
+    for style in (0.0, 1.0):
+        chunk = compose(x, y, 40, dataclasses.replace(cfg, oldstyle=style),
+                        np.random.default_rng(3))
+        bottoms = []
+        for image, text in zip(chunk.images, chunk.texts, strict=True):
+            if text not in ("17", "71"):
+                continue
+            cols = np.flatnonzero(image.max(axis=0) > 64)
+            split = np.flatnonzero(np.diff(cols) > 1)[0] + 1  # the two strokes' columns
+            rows = [np.flatnonzero(image[:, part].max(axis=1) > 64).max()
+                    for part in (cols[:split], cols[split:])]
+            seven = rows[0] if text[0] == "7" else rows[1]
+            bottoms.append(seven - (rows[1] if text[0] == "7" else rows[0]))
+        low.append(np.array(bottoms))
+    assert len(low[1]) >= 5 and (low[0] == 0).all()
+    assert (low[1] >= 3).all()  # 1.5-3 px down and up, a 0.8 size about the middle
+
+
 def test_paper_is_dark_ink_on_light_paper_and_jpeg_keeps_the_size():
     image = np.zeros((28, 50), np.uint8)
     image[6:22, 10:14] = 255
@@ -82,7 +176,8 @@ def test_paper_is_dark_ink_on_light_paper_and_jpeg_keeps_the_size():
     assert out[6:22, 10:14].mean() < np.median(out) - 40  # the stroke is darker
 
 
-@pytest.mark.parametrize("effect", ["slant", "wander", "continental", "marks", "rules", "paper"])
+@pytest.mark.parametrize("effect", ["slant", "wander", "continental", "marks", "rules",
+                                    "remnants", "oldstyle", "paper"])
 def test_each_effect_changes_the_images_keeps_the_labels_and_is_seeded(effect):
     m = fake_mnist()
     cfg = ComposeConfig(min_length=1, max_length=4)

@@ -113,6 +113,8 @@ BAD = {
     "negative slant": (lambda t: ["--slant", "-0.1"], "--slant"),
     "proportion too large": (lambda t: ["--proportion", "0.6"], "--proportion"),
     "share over one": (lambda t: ["--marks", "1.5"], "--marks"),
+    "remnants over one": (lambda t: ["--remnants", "1.2"], "--remnants"),
+    "negative oldstyle": (lambda t: ["--oldstyle", "-0.1"], "--oldstyle"),
     "no ink": (lambda t: ["--ink", "0"], "--ink"),
     "jpeg quality": (lambda t: ["--jpeg", "100"], "--jpeg"),
 }

@@ -61,6 +61,8 @@ class ComposeConfig:
     continental: float = 0.0  # Share of 1s given a flag and 7s a crossbar.
     marks: float = 0.0  # Share of numbers with a dot, comma or dash beside them.
     rules: float = 0.0  # Share of images crossed by a ruling line or table border.
+    remnants: float = 0.0  # Share with part of a cell's border beside the number, apart.
+    oldstyle: float = 0.0  # Share of numbers in old-style figures: 7s and 9s hang below.
     paper: float = 0.0  # Share rendered as dark ink on paper (tone, texture, grain).
     ink: float = 0.35  # Faintest ink on paper, as a fraction of the paper's brightness.
     jpeg: int = 0  # Lowest JPEG quality of a paper image's round trip (0: none).
@@ -79,6 +81,7 @@ class ComposeConfig:
             return self.max_length * DIGIT_SIZE
         room = max(sum(r) for r in MARK_ROOM.values()) if self.marks > 0 else 0
         room += forms.affix_room(self)
+        room += realism.REMNANT_ROOM if self.remnants > 0 else 0
         return max(
             self.max_length * DIGIT_SIZE + (self.max_length - 1) * self.max_gap + 2 * self.margin
             + room + forms.separator_room(self),
@@ -253,9 +256,11 @@ def affine_warp(digits: np.ndarray, matrices: np.ndarray, offsets: np.ndarray,
 
 def _augment_digits(digits: np.ndarray, cfg: ComposeConfig, rng: np.random.Generator,
                     extra_shear: np.ndarray | None = None,
-                    extra_dy: np.ndarray | None = None) -> np.ndarray:
+                    extra_dy: np.ndarray | None = None,
+                    extra_scale: np.ndarray | None = None) -> np.ndarray:
     """Per-digit stroke thickness, scale, rotation, shear, elastic distortion, proportions and
-    vertical jitter, plus a given extra shear and vertical offset per digit. Float32 out."""
+    vertical jitter, plus a given extra shear, vertical offset and size factor per digit.
+    Float32 out."""
     n = len(digits)
     if cfg.thickness > 0:
         out = change_thickness(digits, _sample(rng, -cfg.thickness, cfg.thickness, n))
@@ -269,6 +274,8 @@ def _augment_digits(digits: np.ndarray, cfg: ComposeConfig, rng: np.random.Gener
         shear = shear + extra_shear
     if extra_dy is not None:
         dy = dy + extra_dy
+    if extra_scale is not None:
+        scale = scale * extra_scale
     cos, sin = np.cos(theta), np.sin(theta)
     # Forward map: scale, then shear (x += shear * y), then rotate. We need its inverse.
     fwd = np.empty((n, 2, 2), np.float32)
@@ -341,7 +348,12 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         slant = np.repeat(_sample(rng, -cfg.slant, cfg.slant, n), lengths) if cfg.slant > 0 \
             else None
         lift = realism.wander(lengths, cfg.wander, rng) if cfg.wander > 0 else None
-        digits = _augment_digits(digits, cfg, rng, slant, lift)
+        size = None
+        if cfg.oldstyle > 0:
+            # Spawned like the forms' generator: rng's own stream stays as without it.
+            size, drop = realism.old_style(y[idx], lengths, cfg.oldstyle, forms.child_rng(rng))
+            lift = drop if lift is None else lift + drop
+        digits = _augment_digits(digits, cfg, rng, slant, lift, size)
         first, last = _ink_columns(digits)
         gaps = rng.integers(cfg.min_gap, cfg.max_gap + 1, len(idx))
         if cfg.marks > 0:
@@ -358,6 +370,16 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
     margin = cfg.margin if cfg.augment else 0
     if lead is None:
         lead = trail = np.zeros(n, np.int64)
+    remnant = None
+    if cfg.augment and cfg.remnants > 0:
+        # Spawned like the forms' generator: rng's own stream stays as without remnants.
+        rrng = forms.child_rng(rng)
+        remnant = (*realism.choose_remnants(n, cfg.remnants, rrng), rrng)
+        # The remnant stands outside everything else: a wider margin on its side.
+        margin = margin + np.where(remnant[0] == 1, remnant[1], 0)
+        far = cfg.margin + np.where(remnant[0] == 2, remnant[1], 0)
+    else:
+        far = margin
     number_left = margin + lead  # the number's first ink column, or its box's left line
     mark_trail = trail
     if form is not None:
@@ -371,10 +393,10 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
     advance = last - first + 1 + gaps  # from this digit's ink start to the next one's
     advance[starts[1:] - 1] = 0
     cum = np.cumsum(advance) - advance
-    ink_start = margin + np.repeat(lead, lengths) + cum - np.repeat(cum[starts[:-1]], lengths)
+    ink_start = np.repeat(margin + lead, lengths) + cum - np.repeat(cum[starts[:-1]], lengths)
     box_x = ink_start - first
     ink_end = np.maximum.reduceat(ink_start + (last - first) + 1, starts[:-1])
-    widths = np.maximum(ink_end + trail + margin,
+    widths = np.maximum(ink_end + trail + far,
                         lengths * (MIN_WIDTH_PER_DIGIT if cfg.augment else 0))
 
     # Boxes may start left of 0 (ink near the box edge is rare but blank columns are
@@ -395,7 +417,8 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         where = origin[sel][:, None, None] + box
         flat[where] = np.maximum(flat[where], digits[sel])
     canvas = canvas[:, :, pad:pad + int(widths.max())]
-    if marks is not None or form is not None or (cfg.augment and cfg.rules > 0):
+    if marks is not None or form is not None or remnant is not None \
+            or (cfg.augment and cfg.rules > 0):
         canvas = np.ascontiguousarray(canvas)  # drawn on in place through a flat view
     number_right = ink_end  # one past the number's last ink, or past its box's right line
     if form is not None:
@@ -412,6 +435,9 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
                            (number_right + mark_trail).astype(np.float32))
     if form is not None and cfg.strike > 0:
         forms.draw_strike(canvas, cfg.strike, ink_start[starts[:-1]], ink_end, form.rng)
+    if remnant is not None:
+        side, room, rrng = remnant
+        realism.draw_remnants(canvas, side, room, margin, ink_end + trail, rrng)
     if cfg.augment and cfg.rules > 0:
         realism.draw_rules(canvas, widths, cfg.rules, rng)
     if cfg.augment:

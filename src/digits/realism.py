@@ -146,6 +146,41 @@ def wander(lengths: np.ndarray, amount: float, rng: np.random.Generator) -> np.n
     return off.astype(np.float32)
 
 
+# Old-style figures: the digits that hang below the line (3, 4, 5, 7, 9; the 3, 4 and 5
+# only in some hands); the others stand on it.
+HANGING = (7, 9)
+HANGING_SOME = (3, 4, 5)
+
+
+def old_style(labels: np.ndarray, lengths: np.ndarray, p: float,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Write a share ``p`` of numbers in old-style figures, as older registers' hands do.
+
+    In such a number every digit is drawn at 0.8 of its size so that the number still fits
+    the image's height, the 7s and 9s (and in half of such numbers the 3s, 4s and 5s) drop
+    below the others' baseline and the rest rise, by 1.5 to 3 pixels each way at height 28:
+    a 7 that hangs below its neighbours, which MNIST's writers, writing one digit to a box,
+    never drew.
+
+    Args:
+        labels: (m,) each digit's label; lengths: (n,) digits per number, summing to m.
+
+    Returns:
+        scale: (m,) float32 size factor per digit (1 outside the chosen numbers);
+        dy: (m,) float32 downward offset in pixels per digit.
+    """
+    n = len(lengths)
+    chosen = rng.random(n) < p
+    drop = rng.uniform(1.5, 3.0, n)
+    some = rng.random(n) < 0.5
+    seq = np.repeat(np.arange(n), lengths)
+    hang = np.isin(labels, HANGING) | (np.isin(labels, HANGING_SOME) & some[seq])
+    on = chosen[seq]
+    scale = np.where(on, 0.8, 1.0).astype(np.float32)
+    dy = np.where(on, np.where(hang, drop[seq], -drop[seq]), 0.0).astype(np.float32)
+    return scale, dy
+
+
 # Kinds of mark drawn beside a number: nothing, a full stop, a comma, a dash before, after.
 MARKS = ("none", "dot", "comma", "dash_before", "dash_after")
 MARK_ROOM = {"none": (0, 0), "dot": (0, 6), "comma": (0, 6), "dash_before": (11, 0),
@@ -193,6 +228,75 @@ def draw_marks(canvas: np.ndarray, kinds: np.ndarray, ink_left: np.ndarray,
         tilt = rng.uniform(-1, 1, len(which)).astype(np.float32)
         draw_segments(canvas, which, np.stack([x0, y + tilt], 1), np.stack([x1, y - tilt], 1),
                       value[which], 2)
+
+
+# Room (pixels at height 28) kept beside a number for a cell's remnant: the widest gap
+# between the number and the remnant plus the remnant's own stroke.
+REMNANT_GAP = (1, 10)
+REMNANT_ROOM = REMNANT_GAP[1] + 2
+
+
+def choose_remnants(n: int, p: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Which images get a cell's remnant, and where.
+
+    Returns:
+        side: (n,) 0 none, 1 left of the number, 2 right of it; room: (n,) the pixels of
+        width each needs on that side (the gap to the number and the stroke).
+    """
+    side = np.where(rng.random(n) < p, rng.integers(1, 3, n), 0)
+    gap = rng.integers(REMNANT_GAP[0], REMNANT_GAP[1] + 1, n)
+    return side, np.where(side > 0, gap + 2, 0)
+
+
+def draw_remnants(canvas: np.ndarray, side: np.ndarray, room: np.ndarray,
+                  inner_left: np.ndarray, inner_right: np.ndarray,
+                  rng: np.random.Generator) -> None:
+    """What is left of a table cell's border after a number was cut out of it, in place.
+
+    A straight stroke from the top or bottom edge along part of the height, a few pixels
+    clear of the number on its side (the room ``choose_remnants`` gave it), 1 or 2 pixels
+    thick and of varied darkness; a third of them turn a corner, a short stroke along the top
+    or bottom edge back towards the number (over it where the gap is narrow, as a cell's top
+    line runs). Unlike a whole border (``draw_rules``), a remnant stops short of the image's
+    height and stands apart from the ink, as a crop that missed the cell's edge by a little
+    leaves it: shaped like a thin "1" that the label does not have.
+
+    Args:
+        canvas: (n, h, w) float32, white ink on black.
+        side, room: from ``choose_remnants``.
+        inner_left, inner_right: (n,) the first and one-past-last column of everything
+            drawn for the number (marks and affixes included); the remnant lies beyond.
+    """
+    which = np.flatnonzero(side > 0)
+    if len(which) == 0:
+        return
+    h = canvas.shape[1]
+    m = len(which)
+    right = side[which] == 2
+    x = np.where(right, inner_right[which] + room[which] - 2,
+                 inner_left[which] - room[which]).astype(np.float32)
+    span = rng.uniform(0.35, 1.0, m) * (h - 1)
+    # From the top edge or to the bottom one, as the cut left it: a stroke that touches
+    # neither would be a thin "1".
+    anchor = rng.integers(0, 2, m)  # 0 from the top, 1 to the bottom
+    top = np.where(anchor == 0, 0.0, h - 1 - span)
+    bottom = top + span
+    # A slight tilt, away from the number so that the gap holds along the whole stroke.
+    lean = (rng.uniform(0, 0.05, m) * span * np.where(right, 1, -1)).astype(np.float32)
+    value = rng.uniform(100, 255, m).astype(np.float32)
+    width = rng.integers(1, 3, m)
+    corner = rng.random(m) < 1 / 3
+    reach = rng.uniform(4, 14, m).astype(np.float32)
+    for w in (1, 2):
+        sel = np.flatnonzero(width == w)
+        start = np.stack([x[sel], top[sel]], axis=1).astype(np.float32)
+        end = np.stack([x[sel] + lean[sel], bottom[sel]], axis=1).astype(np.float32)
+        draw_segments(canvas, which[sel], start, end, value[sel], w)
+        sel = sel[corner[sel]]
+        row = np.where(anchor[sel] == 0, top[sel], bottom[sel]).astype(np.float32)
+        tip = x[sel] + np.where(right[sel], -reach[sel], reach[sel])
+        draw_segments(canvas, which[sel], np.stack([x[sel], row], axis=1),
+                      np.stack([tip, row], axis=1).astype(np.float32), value[sel], w)
 
 
 def draw_rules(canvas: np.ndarray, widths: np.ndarray, p: float,
