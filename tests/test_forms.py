@@ -217,6 +217,7 @@ def test_forms_turns_the_form_effects_on_and_shares_are_validated():
 def test_max_width_bounds_every_effect_at_once():
     m = fake_mnist()
     cfg = ComposeConfig(min_length=1, max_length=9, min_gap=-3, max_gap=-1, marks=1.0,
+                        remnants=1.0, oldstyle=1.0,
                         **{f: 1.0 for f in forms.FIELDS if f != "boxes"})
     for boxes in (0.0, 1.0):
         c = dataclasses.replace(cfg, boxes=boxes)

@@ -100,10 +100,12 @@ def test_remnants_stand_apart_from_the_number_and_stop_short_of_the_height():
     for i in range(n):
         cols = np.flatnonzero(ink[i, 2:h - 2].any(axis=0))  # the stroke, not a corner
         rows = np.flatnonzero(ink[i].any(axis=1))
-        if side[i] == 2:  # a gap of at least REMNANT_GAP[0] right of the number
-            assert cols.min() >= 50 + REMNANT_GAP[0] - 1
+        gap = room[i] - 2  # the stroke is at most 2 wide
+        if side[i] == 2:
+            assert cols.min() == 50 + gap  # the gap chosen, to the pixel, then the stroke
         else:
-            assert cols.max() <= 30 - REMNANT_GAP[0]
+            # The gap chosen, or a pixel more where the stroke is 1 wide.
+            assert 30 - gap - 2 <= cols.max() <= 30 - gap - 1
         # From one edge of the height, never a stroke floating in the middle like a "1".
         assert rows.min() == 0 or rows.max() == h - 1
         assert len(rows) >= int(0.35 * (h - 1))
@@ -115,18 +117,20 @@ def test_remnants_stand_apart_from_the_number_and_stop_short_of_the_height():
     assert not none.any()
 
 
-def test_remnants_off_draw_nothing_from_the_generator():
+@pytest.mark.parametrize("flag", ["remnants", "oldstyle"])
+def test_remnants_and_old_style_keep_the_numbers_drawn(flag):
+    # Their own spawned generator: the digits chosen for each number stay those drawn
+    # without the flag (at 0 nothing is drawn: tests/test_forms.py pins those bytes).
     m = fake_mnist()
     cfg = ComposeConfig(**REALISTIC)
     a = compose(m.x_train, m.y_train, 30, cfg, np.random.default_rng(8))
-    b = compose(m.x_train, m.y_train, 30, dataclasses.replace(cfg, remnants=0.0),
-                np.random.default_rng(8))
-    assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
-    # On: the same numbers, a few pixels wider where a remnant was drawn.
-    c = compose(m.x_train, m.y_train, 30, dataclasses.replace(cfg, remnants=1.0),
+    c = compose(m.x_train, m.y_train, 30, dataclasses.replace(cfg, **{flag: 1.0}),
                 np.random.default_rng(8))
     assert c.texts == a.texts
-    assert sum(y.shape[1] > x.shape[1] for x, y in zip(a.images, c.images, strict=True)) >= 20
+    assert all(np.array_equal(x, y) for x, y in zip(a.indices, c.indices, strict=True))
+    if flag == "remnants":  # a few pixels wider where a remnant was drawn
+        assert sum(y.shape[1] > x.shape[1]
+                   for x, y in zip(a.images, c.images, strict=True)) >= 20
 
 
 def test_old_style_hangs_sevens_and_nines_below_the_others():

@@ -350,7 +350,8 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         lift = realism.wander(lengths, cfg.wander, rng) if cfg.wander > 0 else None
         size = None
         if cfg.oldstyle > 0:
-            # Spawned like the forms' generator: rng's own stream stays as without it.
+            # A spawned generator, like the forms': at 0 nothing is drawn and every seed keeps
+            # its bytes; on, the numbers and digits chosen stay as they were.
             size, drop = realism.old_style(y[idx], lengths, cfg.oldstyle, forms.child_rng(rng))
             lift = drop if lift is None else lift + drop
         digits = _augment_digits(digits, cfg, rng, slant, lift, size)
@@ -372,7 +373,8 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         lead = trail = np.zeros(n, np.int64)
     remnant = None
     if cfg.augment and cfg.remnants > 0:
-        # Spawned like the forms' generator: rng's own stream stays as without remnants.
+        # Spawned as --oldstyle's is (each child depends on the spawns before it, so turning
+        # on a forms flag or --oldstyle moves where the remnants fall, deterministically).
         rrng = forms.child_rng(rng)
         remnant = (*realism.choose_remnants(n, cfg.remnants, rrng), rrng)
         # The remnant stands outside everything else: a wider margin on its side.

@@ -150,17 +150,23 @@ def wander(lengths: np.ndarray, amount: float, rng: np.random.Generator) -> np.n
 # only in some hands); the others stand on it.
 HANGING = (7, 9)
 HANGING_SOME = (3, 4, 5)
+HANGING_SOME_SHARE = 0.5  # of old-style numbers whose 3s, 4s and 5s hang too
+# Each digit's size in an old-style number: room for the drop below and the rise above in
+# the 28 rows of MNIST's box, where a digit's ink fills the middle 20.
+OLD_STYLE_SIZE = 0.8
+OLD_STYLE_DROP = (1.5, 3.0)  # pixels at height 28, each way: a hang of a fifth to a third
 
 
 def old_style(labels: np.ndarray, lengths: np.ndarray, p: float,
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Write a share ``p`` of numbers in old-style figures, as older registers' hands do.
 
-    In such a number every digit is drawn at 0.8 of its size so that the number still fits
-    the image's height, the 7s and 9s (and in half of such numbers the 3s, 4s and 5s) drop
-    below the others' baseline and the rest rise, by 1.5 to 3 pixels each way at height 28:
-    a 7 that hangs below its neighbours, which MNIST's writers, writing one digit to a box,
-    never drew.
+    In such a number every digit is drawn at 0.8 of its size, so that the number mostly
+    stays within the image's height (with the largest jitter and wander a hanging tail can
+    be cut at the bottom row), the 7s and 9s (and in half of such numbers the 3s, 4s and 5s)
+    drop below the others' baseline and the rest rise, by 1.5 to 3 pixels each way at height
+    28: a 7 that hangs below its neighbours, which MNIST's writers, writing one digit to a
+    box, never drew.
 
     Args:
         labels: (m,) each digit's label; lengths: (n,) digits per number, summing to m.
@@ -171,12 +177,12 @@ def old_style(labels: np.ndarray, lengths: np.ndarray, p: float,
     """
     n = len(lengths)
     chosen = rng.random(n) < p
-    drop = rng.uniform(1.5, 3.0, n)
-    some = rng.random(n) < 0.5
+    drop = rng.uniform(*OLD_STYLE_DROP, n)
+    some = rng.random(n) < HANGING_SOME_SHARE
     seq = np.repeat(np.arange(n), lengths)
     hang = np.isin(labels, HANGING) | (np.isin(labels, HANGING_SOME) & some[seq])
     on = chosen[seq]
-    scale = np.where(on, 0.8, 1.0).astype(np.float32)
+    scale = np.where(on, OLD_STYLE_SIZE, 1.0).astype(np.float32)
     dy = np.where(on, np.where(hang, drop[seq], -drop[seq]), 0.0).astype(np.float32)
     return scale, dy
 
@@ -230,10 +236,16 @@ def draw_marks(canvas: np.ndarray, kinds: np.ndarray, ink_left: np.ndarray,
                       value[which], 2)
 
 
-# Room (pixels at height 28) kept beside a number for a cell's remnant: the widest gap
-# between the number and the remnant plus the remnant's own stroke.
+# A cell's remnant, in pixels at height 28: its gap to the number, its widest stroke, and
+# the room kept beside a number for it (the widest gap plus the stroke).
 REMNANT_GAP = (1, 10)
-REMNANT_ROOM = REMNANT_GAP[1] + 2
+REMNANT_STROKE = 2
+REMNANT_ROOM = REMNANT_GAP[1] + REMNANT_STROKE
+REMNANT_SPAN = (0.35, 1.0)  # of the height: from a short stub to the whole cell's side
+REMNANT_LEAN = 0.05  # largest tilt, pixels across per pixel down
+REMNANT_INK = (100, 255)  # a printed border is often fainter than the pen
+REMNANT_CORNER = 1 / 3  # share that turn along the top or bottom edge
+REMNANT_REACH = (4, 14)  # how far a corner's stroke runs back towards the number
 
 
 def choose_remnants(n: int, p: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +257,7 @@ def choose_remnants(n: int, p: float, rng: np.random.Generator) -> tuple[np.ndar
     """
     side = np.where(rng.random(n) < p, rng.integers(1, 3, n), 0)
     gap = rng.integers(REMNANT_GAP[0], REMNANT_GAP[1] + 1, n)
-    return side, np.where(side > 0, gap + 2, 0)
+    return side, np.where(side > 0, gap + REMNANT_STROKE, 0)
 
 
 def draw_remnants(canvas: np.ndarray, side: np.ndarray, room: np.ndarray,
@@ -257,9 +269,12 @@ def draw_remnants(canvas: np.ndarray, side: np.ndarray, room: np.ndarray,
     clear of the number on its side (the room ``choose_remnants`` gave it), 1 or 2 pixels
     thick and of varied darkness; a third of them turn a corner, a short stroke along the top
     or bottom edge back towards the number (over it where the gap is narrow, as a cell's top
-    line runs). Unlike a whole border (``draw_rules``), a remnant stops short of the image's
-    height and stands apart from the ink, as a crop that missed the cell's edge by a little
-    leaves it: shaped like a thin "1" that the label does not have.
+    line runs). Unlike a whole border (``draw_rules``), a remnant mostly stops short of the
+    image's height and stands apart from the ink, as a crop that missed the cell's edge by a
+    little leaves it: shaped like a thin "1" that the label does not have. The gap is kept
+    from the columns given; the image's blur can join a 1-pixel gap, an underline
+    (``--strike``) can run up to 4 pixels past the number into it, and where digits overlap
+    a narrow first digit may not be the leftmost ink.
 
     Args:
         canvas: (n, h, w) float32, white ink on black.
@@ -273,21 +288,21 @@ def draw_remnants(canvas: np.ndarray, side: np.ndarray, room: np.ndarray,
     h = canvas.shape[1]
     m = len(which)
     right = side[which] == 2
-    x = np.where(right, inner_right[which] + room[which] - 2,
+    x = np.where(right, inner_right[which] + room[which] - REMNANT_STROKE,
                  inner_left[which] - room[which]).astype(np.float32)
-    span = rng.uniform(0.35, 1.0, m) * (h - 1)
+    span = rng.uniform(*REMNANT_SPAN, m) * (h - 1)
     # From the top edge or to the bottom one, as the cut left it: a stroke that touches
     # neither would be a thin "1".
     anchor = rng.integers(0, 2, m)  # 0 from the top, 1 to the bottom
     top = np.where(anchor == 0, 0.0, h - 1 - span)
     bottom = top + span
     # A slight tilt, away from the number so that the gap holds along the whole stroke.
-    lean = (rng.uniform(0, 0.05, m) * span * np.where(right, 1, -1)).astype(np.float32)
-    value = rng.uniform(100, 255, m).astype(np.float32)
-    width = rng.integers(1, 3, m)
-    corner = rng.random(m) < 1 / 3
-    reach = rng.uniform(4, 14, m).astype(np.float32)
-    for w in (1, 2):
+    lean = (rng.uniform(0, REMNANT_LEAN, m) * span * np.where(right, 1, -1)).astype(np.float32)
+    value = rng.uniform(*REMNANT_INK, m).astype(np.float32)
+    width = rng.integers(1, REMNANT_STROKE + 1, m)
+    corner = rng.random(m) < REMNANT_CORNER
+    reach = rng.uniform(*REMNANT_REACH, m).astype(np.float32)
+    for w in range(1, REMNANT_STROKE + 1):
         sel = np.flatnonzero(width == w)
         start = np.stack([x[sel], top[sel]], axis=1).astype(np.float32)
         end = np.stack([x[sel] + lean[sel], bottom[sel]], axis=1).astype(np.float32)

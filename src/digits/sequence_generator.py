@@ -77,7 +77,7 @@ _FIELD_HELP = {
     "marks": "share of numbers with a dot, comma or dash beside them (0..1)",
     "rules": "share of images crossed by a ruling line or table border (0..1)",
     "remnants": "share of images with part of a cell's border beside the number, a few "
-                "pixels apart, shorter than the image (0..1)",
+                "pixels apart, mostly shorter than the image (0..1)",
     "oldstyle": "share of numbers in old-style figures: 7s and 9s (some 3s, 4s, 5s) hang "
                 "below the others' baseline (0..1)",
     "paper": "share of images rendered as dark ink on paper (0..1)",
