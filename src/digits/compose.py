@@ -371,17 +371,16 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
     margin = cfg.margin if cfg.augment else 0
     if lead is None:
         lead = trail = np.zeros(n, np.int64)
-    remnant = None
-    if cfg.augment and cfg.remnants > 0:
+    remnants = cfg.augment and cfg.remnants > 0
+    far = margin  # the right-hand margin
+    if remnants:
         # Spawned as --oldstyle's is (each child depends on the spawns before it, so turning
         # on a forms flag or --oldstyle moves where the remnants fall, deterministically).
         rrng = forms.child_rng(rng)
-        remnant = (*realism.choose_remnants(n, cfg.remnants, rrng), rrng)
+        side, room = realism.choose_remnants(n, cfg.remnants, rrng)
         # The remnant stands outside everything else: a wider margin on its side.
-        margin = margin + np.where(remnant[0] == 1, remnant[1], 0)
-        far = cfg.margin + np.where(remnant[0] == 2, remnant[1], 0)
-    else:
-        far = margin
+        margin = margin + np.where(side == 1, room, 0)
+        far = far + np.where(side == 2, room, 0)
     number_left = margin + lead  # the number's first ink column, or its box's left line
     mark_trail = trail
     if form is not None:
@@ -419,8 +418,7 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         where = origin[sel][:, None, None] + box
         flat[where] = np.maximum(flat[where], digits[sel])
     canvas = canvas[:, :, pad:pad + int(widths.max())]
-    if marks is not None or form is not None or remnant is not None \
-            or (cfg.augment and cfg.rules > 0):
+    if marks is not None or form is not None or remnants or (cfg.augment and cfg.rules > 0):
         canvas = np.ascontiguousarray(canvas)  # drawn on in place through a flat view
     number_right = ink_end  # one past the number's last ink, or past its box's right line
     if form is not None:
@@ -437,8 +435,7 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
                            (number_right + mark_trail).astype(np.float32))
     if form is not None and cfg.strike > 0:
         forms.draw_strike(canvas, cfg.strike, ink_start[starts[:-1]], ink_end, form.rng)
-    if remnant is not None:
-        side, room, rrng = remnant
+    if remnants:
         realism.draw_remnants(canvas, side, room, margin, ink_end + trail, rrng)
     if cfg.augment and cfg.rules > 0:
         realism.draw_rules(canvas, widths, cfg.rules, rng)
