@@ -55,6 +55,42 @@ def test_continental_flags_are_long_and_steep():
     assert (reach <= np.ceil(1.15 * stem_height * np.sin(np.deg2rad(80))) + 1).all()
 
 
+def test_flat_flags_fall_less_and_reach_further_left():
+    # With flat=1 every flag is 25-45 degrees below the horizontal: it ends at most
+    # 1.15 * sin(45) of the stem below its top, where the steep flags above reach further
+    # down; and it reaches at least as far left as it falls.
+    n = 64
+    digits = np.stack([digit_one(10)] * n)
+    stem_top, stem_height = 4, 9
+    flat = continental(digits, np.ones(n, int), 1.0, np.random.default_rng(3), 1.0,
+                       np.random.default_rng(4))
+    added = (flat - digits)[:, :, :13] > 0
+    rows = [np.flatnonzero(a.any(axis=1)) for a in added]
+    cols = [np.flatnonzero(a.any(axis=0)) for a in added]
+    drop = np.array([r.max() for r in rows]) - stem_top
+    left = 13 - np.array([c.min() for c in cols])
+    assert (drop <= np.ceil(1.15 * stem_height * np.sin(np.deg2rad(45))) + 1).all()
+    assert (left >= drop - 1).all()
+    steep = continental(digits, np.ones(n, int), 1.0, np.random.default_rng(3))
+    steep_drop = np.array([np.flatnonzero(a.any(axis=1)).max()
+                           for a in (steep - digits)[:, :, :13] > 0]) - stem_top
+    assert steep_drop.mean() > drop.mean() + 1
+
+
+def test_flat_flags_off_draw_what_continental_drew_before():
+    digits = np.stack([digit_one()] * 8)
+    labels = np.array([1, 7, 1, 4, 1, 7, 1, 1])
+    plain = continental(digits, labels, 0.8, np.random.default_rng(0))
+    off = continental(digits, labels, 0.8, np.random.default_rng(0), 0.0, None)
+    assert np.array_equal(plain, off)
+    flat = continental(digits, labels, 0.8, np.random.default_rng(0), 1.0,
+                       np.random.default_rng(1))
+    assert not np.array_equal(plain, flat)
+    # Only the 1s' flags move: the 7s' bars and other digits draw the same.
+    same = labels != 1
+    assert np.array_equal(plain[same], flat[same])
+
+
 def test_segments_draw_in_place_and_refuse_a_strided_view():
     canvas = np.zeros((2, 28, 40), np.float32)
     draw_segments(canvas, np.array([1]), np.array([[2.0, 14.0]]), np.array([[30.0, 14.0]]),
@@ -196,6 +232,28 @@ def test_each_effect_changes_the_images_keeps_the_labels_and_is_seeded(effect):
     for image, text in zip(a.images, a.texts, strict=True):
         assert image.shape[0] == 28 and image.shape[1] <= on.max_width()
         assert 1 <= len(text) <= 4
+
+
+def test_flat_flags_move_only_the_ones_flags_and_are_seeded():
+    m = fake_mnist()
+    cfg = ComposeConfig(min_length=1, max_length=4, continental=0.8)
+    flat = dataclasses.replace(cfg, flat_flags=0.5)
+    base = compose(m.x_train, m.y_train, 60, cfg, np.random.default_rng(5))
+    a = compose(m.x_train, m.y_train, 60, flat, np.random.default_rng(5))
+    b = compose(m.x_train, m.y_train, 60, flat, np.random.default_rng(5))
+    assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
+    assert a.texts == base.texts
+    moved = [not np.array_equal(x, y) for x, y in zip(a.images, base.images, strict=True)]
+    assert any(moved)
+    # A number without a 1 has no flag to move, so it draws as without the flag.
+    assert not any(m and "1" not in t for m, t in zip(moved, base.texts, strict=True))
+    # Without --continental there are no flags: --flat-flags alone changes nothing.
+    plain = dataclasses.replace(cfg, continental=0.0)
+    alone = dataclasses.replace(plain, flat_flags=0.5)
+    assert all(np.array_equal(x, y) for x, y in zip(
+        compose(m.x_train, m.y_train, 30, plain, np.random.default_rng(5)).images,
+        compose(m.x_train, m.y_train, 30, alone, np.random.default_rng(5)).images,
+        strict=True))
 
 
 def test_marks_make_room_beside_the_number():

@@ -59,6 +59,7 @@ class ComposeConfig:
     slant: float = 0.0  # One shear per number, +-, on top of each digit's own: writers slant.
     wander: float = 0.0  # Baseline wander and tilt across a number, in pixels, +-.
     continental: float = 0.0  # Share of 1s given a flag and 7s a crossbar.
+    flat_flags: float = 0.0  # Share of those flags drawn 25-45 degrees below level.
     marks: float = 0.0  # Share of numbers with a dot, comma or dash beside them.
     rules: float = 0.0  # Share of images crossed by a ruling line or table border.
     remnants: float = 0.0  # Share with part of a cell's border beside the number, apart.
@@ -342,7 +343,9 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
     frng = forms.child_rng(rng) if forms.enabled(cfg) else None
     if cfg.augment:
         if cfg.continental > 0:
-            digits = realism.continental(digits, y[idx], cfg.continental, rng)
+            flat_rng = forms.child_rng(rng) if cfg.flat_flags > 0 else None
+            digits = realism.continental(digits, y[idx], cfg.continental, rng,
+                                         cfg.flat_flags, flat_rng)
         if cfg.pen > 0:
             digits = forms.pen(digits, lengths, cfg.pen, frng)
         slant = np.repeat(_sample(rng, -cfg.slant, cfg.slant, n), lengths) if cfg.slant > 0 \

@@ -80,14 +80,24 @@ def _ink_centre(digits: np.ndarray, row: np.ndarray) -> np.ndarray:
                     digits.shape[2] / 2)
 
 
+# A flag is drawn FLAG_ANGLE degrees below the horizontal; with ``flat`` a share of them
+# FLAT_FLAG_ANGLE: a long arm that leaves the stem's top almost level, as a 7's bar does
+# but falling, as many logbook hands write the 1.
+FLAG_ANGLE = (45, 80)
+FLAT_FLAG_ANGLE = (25, 45)
+
+
 def continental(digits: np.ndarray, labels: np.ndarray, p: float,
-                rng: np.random.Generator) -> np.ndarray:
+                rng: np.random.Generator, flat: float = 0.0,
+                flat_rng: np.random.Generator | None = None) -> np.ndarray:
     """Give a fraction ``p`` of the 1s a flag and of the 7s a crossbar, as much of the world
     writes them (MNIST's writers mostly did not).
 
     Args:
         digits: (n, 28, 28) uint8 or float32 MNIST digits.
         labels: (n,) their labels.
+        flat: share of the flags drawn flatter (FLAT_FLAG_ANGLE), chosen with ``flat_rng``
+            so that ``rng``'s draws stay what they are without it.
 
     Returns:
         (n, 28, 28) float32.
@@ -106,7 +116,13 @@ def continental(digits: np.ndarray, labels: np.ndarray, p: float,
         # ticks (docs/journal.md, "Realism").
         x0 = _ink_centre(out[ones], top[ones])
         length = height[ones] * rng.uniform(0.5, 1.15, len(ones)).astype(np.float32)
-        angle = np.deg2rad(rng.uniform(45, 80, len(ones)))  # below the horizontal
+        degrees = rng.uniform(*FLAG_ANGLE, len(ones))  # below the horizontal
+        if flat > 0:
+            if flat_rng is None:
+                raise ValueError("flat flags need their own generator (flat_rng)")
+            flatter = flat_rng.random(len(ones)) < flat
+            degrees = np.where(flatter, flat_rng.uniform(*FLAT_FLAG_ANGLE, len(ones)), degrees)
+        angle = np.deg2rad(degrees)
         start = np.stack([x0, top[ones].astype(np.float32)], axis=1)
         end = start + np.stack([-length * np.cos(angle), length * np.sin(angle)], axis=1)
         draw_segments(out, ones, start, end, np.full(len(ones), INK, np.float32), 2)

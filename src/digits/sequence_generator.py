@@ -45,8 +45,8 @@ RANGES = {
     "thickness": (0, 1), "elastic": (0, 8), "proportion": (0, 0.5),
     "min_gap": (-14, 28), "max_gap": (-14, 28),
     "margin": (0, 64), "noise": (0, 1), "blur": (0, 1), "slant": (0, 1), "wander": (0, 8),
-    "continental": (0, 1), "marks": (0, 1), "rules": (0, 1), "remnants": (0, 1),
-    "oldstyle": (0, 1), "paper": (0, 1),
+    "continental": (0, 1), "flat_flags": (0, 1), "marks": (0, 1), "rules": (0, 1),
+    "remnants": (0, 1), "oldstyle": (0, 1), "paper": (0, 1),
     "ink": (0.01, 1), "jpeg": (0, 95), "separators": (0, 1), "affixes": (0, 1),
     "guilloche": (0, 1), "boxes": (0, 1), "strike": (0, 1), "pen": (0, 1),
 }
@@ -74,6 +74,8 @@ _FIELD_HELP = {
     "slant": "one horizontal shear per number, +-, on top of --shear",
     "wander": "baseline wander and tilt across a number in pixels, +-",
     "continental": "share of 1s drawn with a flag and 7s with a crossbar (0..1)",
+    "flat_flags": "share of --continental's flags drawn flatter, 25-45 degrees below the "
+                  "horizontal instead of 45-80 (0..1)",
     "marks": "share of numbers with a dot, comma or dash beside them (0..1)",
     "rules": "share of images crossed by a ruling line or table border (0..1)",
     "remnants": "share of images with part of a cell's border beside the number, a few "
@@ -206,7 +208,7 @@ def validate(cfg: ComposeConfig) -> None:
                  "elastic", "proportion", "slant", "wander", "jpeg"):
         if getattr(cfg, name) < 0:
             raise DataError(f"{_flag(name)} must not be negative")
-    for name in ("continental", "marks", "rules", "remnants", "oldstyle", "paper",
+    for name in ("continental", "flat_flags", "marks", "rules", "remnants", "oldstyle", "paper",
                  "separators", "affixes", "guilloche", "boxes", "strike", "pen"):
         if not 0 <= getattr(cfg, name) <= 1:
             raise DataError(f"{_flag(name)} is a share between 0 and 1")
