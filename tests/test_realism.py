@@ -9,11 +9,16 @@ from conftest import fake_mnist
 from digits.compose import REALISTIC, ComposeConfig, compose
 from digits.realism import (
     REMNANT_GAP,
+    UNIT_GAP,
+    UNIT_ROOM,
+    UNITS,
     choose_remnants,
+    choose_units,
     continental,
     draw_remnants,
     draw_rules,
     draw_segments,
+    draw_units,
     old_style,
     on_paper,
     wander,
@@ -152,7 +157,49 @@ def test_remnants_stand_apart_from_the_number_and_stop_short_of_the_height():
     assert not none.any()
 
 
-@pytest.mark.parametrize("flag", ["remnants", "oldstyle"])
+def test_units_are_small_letters_in_their_room_after_the_number():
+    n, h, w = 300, 28, 120
+    units = choose_units(n, 0.5, np.random.default_rng(6))
+    on = units.kind > 0
+    assert 0.35 < on.mean() < 0.65 and set(units.kind[on]) == set(range(1, len(UNITS) + 1))
+    assert not units.room[~on].any()
+    assert (units.room[on] > UNIT_GAP[0]).all() and (units.room[on] <= UNIT_ROOM).all()
+    # Ascenders and descenders stay inside the height: every stroke's ends round to a row
+    # of the image, so none is clipped to run along its edge.
+    ys = np.concatenate([units.start[:, 1], units.end[:, 1]])
+    assert ys.min() >= -0.5 and ys.max() < h - 0.5
+    canvas = np.zeros((n, h, w), np.float32)
+    left = np.full(n, 40)  # everything drawn for the number ends at column 40
+    draw_units(canvas, units, left)
+    ink = canvas > 0
+    assert not ink[~on].any()
+    for i in np.flatnonzero(on):
+        cols = np.flatnonzero(ink[i].any(axis=0))
+        rows = np.flatnonzero(ink[i].any(axis=1))
+        # Clear of the number by the gap, and inside the room the image was widened by.
+        assert 40 + UNIT_GAP[0] <= cols.min() and cols.max() < 40 + units.room[i]
+        if UNITS[units.kind[i] - 1] in ("cm", "mm", "m"):
+            # Letters without an ascender or descender: well under a digit's height.
+            assert len(rows) <= 13
+
+
+def test_units_are_drawn_after_the_number_and_leave_the_labels():
+    m = fake_mnist()
+    cfg = ComposeConfig(min_length=2, max_length=3, min_gap=0, max_gap=0, noise=0.0,
+                        blur=0.0)
+    plain = compose(m.x_train, m.y_train, 60, cfg, np.random.default_rng(2))
+    with_units = compose(m.x_train, m.y_train, 60, dataclasses.replace(cfg, units=1.0),
+                         np.random.default_rng(2))
+    assert with_units.texts == plain.texts
+    for a, b in zip(plain.images, with_units.images, strict=True):
+        assert b.shape[1] > a.shape[1]
+        # The number is drawn where it was; the unit is new ink to the right of it.
+        ink = np.flatnonzero((a > 0).any(axis=0))
+        assert np.array_equal(b[:, :ink.max() + 1], a[:, :ink.max() + 1])
+        assert (b[:, ink.max() + 1 + int(UNIT_GAP[0]):] > 0).any()
+
+
+@pytest.mark.parametrize("flag", ["remnants", "oldstyle", "units"])
 def test_remnants_and_old_style_keep_the_numbers_drawn(flag):
     # Their own spawned generator: the digits chosen for each number stay those drawn
     # without the flag (at 0 nothing is drawn: tests/test_forms.py pins those bytes).
@@ -216,7 +263,7 @@ def test_paper_is_dark_ink_on_light_paper_and_jpeg_keeps_the_size():
 
 
 @pytest.mark.parametrize("effect", ["slant", "wander", "continental", "marks", "rules",
-                                    "remnants", "oldstyle", "paper"])
+                                    "remnants", "oldstyle", "units", "paper"])
 def test_each_effect_changes_the_images_keeps_the_labels_and_is_seeded(effect):
     m = fake_mnist()
     cfg = ComposeConfig(min_length=1, max_length=4)

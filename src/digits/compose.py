@@ -64,6 +64,7 @@ class ComposeConfig:
     rules: float = 0.0  # Share of images crossed by a ruling line or table border.
     remnants: float = 0.0  # Share with part of a cell's border beside the number, apart.
     oldstyle: float = 0.0  # Share of numbers in old-style figures: 7s and 9s hang below.
+    units: float = 0.0  # Share of numbers with a small handwritten unit after them ("cm").
     paper: float = 0.0  # Share rendered as dark ink on paper (tone, texture, grain).
     ink: float = 0.35  # Faintest ink on paper, as a fraction of the paper's brightness.
     jpeg: int = 0  # Lowest JPEG quality of a paper image's round trip (0: none).
@@ -83,6 +84,7 @@ class ComposeConfig:
         room = max(sum(r) for r in MARK_ROOM.values()) if self.marks > 0 else 0
         room += forms.affix_room(self)
         room += realism.REMNANT_ROOM if self.remnants > 0 else 0
+        room += realism.UNIT_ROOM if self.units > 0 else 0
         return max(
             self.max_length * DIGIT_SIZE + (self.max_length - 1) * self.max_gap + 2 * self.margin
             + room + forms.separator_room(self),
@@ -391,6 +393,12 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         number_left = number_left + form.lead
         lead = lead + form.lead + form.box_lead
         trail = trail + form.trail + form.box_trail
+    units = None
+    unit_left = trail  # past everything else drawn right of the number
+    if cfg.augment and cfg.units > 0:
+        # Spawned after the remnants' generator, so that turning units on leaves them be.
+        units = realism.choose_units(n, cfg.units, forms.child_rng(rng))
+        trail = trail + units.room
 
     # x offset of each digit's 28-wide box: its ink starts where the previous ink ended
     # plus a gap. Computed per sequence by a cumulative sum over the flat digit list.
@@ -421,7 +429,8 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         where = origin[sel][:, None, None] + box
         flat[where] = np.maximum(flat[where], digits[sel])
     canvas = canvas[:, :, pad:pad + int(widths.max())]
-    if marks is not None or form is not None or remnants or (cfg.augment and cfg.rules > 0):
+    if marks is not None or form is not None or remnants or units is not None \
+            or (cfg.augment and cfg.rules > 0):
         canvas = np.ascontiguousarray(canvas)  # drawn on in place through a flat view
     number_right = ink_end  # one past the number's last ink, or past its box's right line
     if form is not None:
@@ -438,6 +447,8 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
                            (number_right + mark_trail).astype(np.float32))
     if form is not None and cfg.strike > 0:
         forms.draw_strike(canvas, cfg.strike, ink_start[starts[:-1]], ink_end, form.rng)
+    if units is not None:
+        realism.draw_units(canvas, units, ink_end + unit_left)
     if remnants:
         realism.draw_remnants(canvas, side, room, margin, ink_end + trail, rrng)
     if cfg.augment and cfg.rules > 0:

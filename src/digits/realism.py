@@ -2,15 +2,16 @@
 
 A model trained only on stitched MNIST digits meets, on a real form or register:
 continental glyphs (a "1" with a flag, a "7" with a bar), a baseline that wanders, marks
-that are not digits (dots, commas, dashes), ruling lines and table borders, and paper:
-its tone and texture, faint or heavy ink, JPEG artefacts. Each function here draws one of
-these on whole chunks of images at once (numpy, white ink on black as in MNIST, except
-``on_paper``, which renders dark ink on light paper as a scan shows it).
+that are not digits (dots, commas, dashes, a unit such as "cm"), ruling lines and table
+borders, and paper: its tone and texture, faint or heavy ink, JPEG artefacts. Each function
+here draws one of these on whole chunks of images at once (numpy, white ink on black as in
+MNIST, except ``on_paper``, which renders dark ink on light paper as a scan shows it).
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -378,6 +379,128 @@ def draw_rules(canvas: np.ndarray, widths: np.ndarray, p: float,
             vals = np.broadcast_to(value[sel][:, None], line.shape)[keep]
             flat[idx] = np.maximum(flat[idx], vals)
 
+
+
+# Units written after a number ("180cm", "25mm", "3kg", "200g"), in lower-case letters
+# about half a digit's height that the label does not have. Each letter is a few
+# polylines in units of the x-height: x to the right, y up from the baseline (an ascender
+# reaches 2, a descender -0.6).
+_C = [[(0.8, 0.85), (0.55, 1.0), (0.25, 0.95), (0.05, 0.65), (0.02, 0.3), (0.2, 0.03),
+       (0.5, 0.0), (0.8, 0.15)]]
+_M = [[(0.0, 0.75), (0.06, 1.0), (0.08, 0.5), (0.08, 0.0), (0.1, 0.55), (0.22, 0.92),
+       (0.34, 1.0), (0.46, 0.85), (0.5, 0.4), (0.52, 0.0), (0.54, 0.55), (0.66, 0.92),
+       (0.78, 1.0), (0.9, 0.85), (0.95, 0.4), (0.98, 0.0), (1.08, 0.1)]]
+_K = [[(0.06, 2.0), (0.03, 1.0), (0.0, 0.0)],
+      [(0.02, 0.35), (0.3, 0.8), (0.5, 0.95), (0.46, 0.66), (0.12, 0.45), (0.35, 0.28),
+       (0.62, 0.0)]]
+_G = [[(0.66, 0.85), (0.45, 1.0), (0.15, 0.9), (0.0, 0.6), (0.1, 0.2), (0.35, 0.1),
+       (0.6, 0.35), (0.66, 0.85)],
+      [(0.7, 1.0), (0.67, 0.2), (0.6, -0.4), (0.4, -0.6), (0.1, -0.5)]]
+_LETTERS = {"c": (_C, 0.82), "m": (_M, 1.08), "k": (_K, 0.62), "g": (_G, 0.72)}
+UNITS = ("cm", "mm", "m", "kg", "g")
+UNIT_XHEIGHT = (5.0, 9.0)  # pixels at height 28: a third to a half of a digit's height
+UNIT_BASE = (19.0, 23.0)  # the baseline's row; MNIST's digits end about row 23
+UNIT_GAP = (2.0, 6.0)  # pixels between the number and the unit
+UNIT_SLANT = (-0.1, 0.4)  # forward lean, pixels across per pixel up
+UNIT_SPACE = (0.05, 0.3)  # between letters, in x-heights
+UNIT_JITTER = 0.05  # per point, in x-heights: no two hands draw a letter alike
+UNIT_INK = (120, 255)
+UNIT_THICK_FROM = 7.0  # x-height from which half the units are written 2 pixels thick
+# Widest room a unit can take: the gap, "mm" at the largest x-height with the widest
+# spacing, its lean, and the stroke.
+UNIT_ROOM = int(np.ceil(UNIT_GAP[1] + UNIT_XHEIGHT[1] * (2 * 1.08 + UNIT_SPACE[1]
+                                                         + 1.1 * UNIT_SLANT[1]
+                                                         + 2 * UNIT_JITTER) + 3))
+
+
+@dataclass
+class Units:
+    """The units chosen for a chunk, placed relative to the end of each number.
+
+    Attributes:
+        kind: (n,) 0 for no unit, else 1 + its index in UNITS.
+        room: (n,) pixels of width each image needs right of the number (0 without one).
+        which, start, end, width: one row per stroke segment: its image, its ends as
+            (x, y) with x from the end of everything drawn right of the number, its pen
+            width.
+        value: (n,) ink of each image's unit.
+    """
+
+    kind: np.ndarray
+    room: np.ndarray
+    which: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    width: np.ndarray
+    value: np.ndarray
+
+
+def choose_units(n: int, p: float, rng: np.random.Generator, height: int = 28) -> Units:
+    """Which numbers get a unit after them, which unit, and its strokes.
+
+    The letters are drawn whole chunks at a time, per unit: each image its own x-height,
+    baseline, lean, letter spacing and a small jitter per point. The x-height is kept so
+    that an ascender and a descender stay inside the image.
+    """
+    kind = np.where(rng.random(n) < p, rng.integers(1, len(UNITS) + 1, n), 0)
+    base = rng.uniform(*UNIT_BASE, n)
+    xh = np.minimum(rng.uniform(*UNIT_XHEIGHT, n),
+                    np.minimum((base - 1) / 2, (height - 1 - base) / 0.6))
+    slant = rng.uniform(*UNIT_SLANT, n)
+    gap = rng.uniform(*UNIT_GAP, n)
+    value = rng.uniform(*UNIT_INK, n).astype(np.float32)
+    # A 2-pixel pen would fill the loops of the smaller letters.
+    pen = np.where(xh >= UNIT_THICK_FROM, rng.integers(1, 3, n), 1)
+    room = np.zeros(n, np.int64)
+    which, start, end, width = [], [], [], []
+    for k, unit in enumerate(UNITS, start=1):
+        sel = np.flatnonzero(kind == k)
+        m = len(sel)
+        if m == 0:
+            continue
+        offset = np.zeros(m)
+        lines = []  # (m, points, 2) in pixels, x from the unit's left before the shift
+        for letter in unit:
+            polylines, advance = _LETTERS[letter]
+            for poly in polylines:
+                t = np.asarray(poly)[None]
+                jit = rng.uniform(-UNIT_JITTER, UNIT_JITTER, (m,) + t.shape[1:])
+                pts = (t + jit) * xh[sel, None, None]
+                x = offset[:, None] + pts[..., 0] + slant[sel, None] * pts[..., 1]
+                lines.append(np.stack([x, base[sel, None] - pts[..., 1]], axis=-1))
+            offset = offset + (advance + rng.uniform(*UNIT_SPACE, m)) * xh[sel]
+        left = np.min([a[..., 0].min(axis=1) for a in lines], axis=0)
+        right = np.max([a[..., 0].max(axis=1) for a in lines], axis=0)
+        shift = gap[sel] - left
+        room[sel] = np.ceil(right + shift + pen[sel]).astype(np.int64)
+        for a in lines:
+            a = a + np.stack([shift, np.zeros(m)], axis=1)[:, None, :]
+            for j in range(a.shape[1] - 1):
+                which.append(sel)
+                start.append(a[:, j])
+                end.append(a[:, j + 1])
+                width.append(pen[sel])
+    if not which:
+        empty = np.zeros((0, 2), np.float32)
+        return Units(kind, room, np.zeros(0, np.int64), empty, empty, np.zeros(0, np.int64), value)
+    return Units(kind, room, np.concatenate(which), np.concatenate(start).astype(np.float32),
+                 np.concatenate(end).astype(np.float32), np.concatenate(width), value)
+
+
+def draw_units(canvas: np.ndarray, units: Units, left: np.ndarray) -> None:
+    """Draw the chosen units, in place.
+
+    Args:
+        canvas: (n, h, w) float32, white ink on black.
+        units: from ``choose_units``.
+        left: (n,) column where the room after the number (marks, signs) ends.
+    """
+    x0 = left[units.which].astype(np.float32)
+    move = np.stack([x0, np.zeros_like(x0)], axis=1)
+    for w in (1, 2):
+        sel = np.flatnonzero(units.width == w)
+        draw_segments(canvas, units.which[sel], units.start[sel] + move[sel],
+                      units.end[sel] + move[sel], units.value[units.which[sel]], w)
 
 def on_paper(image: np.ndarray, rng: np.random.Generator, ink_min: float,
              jpeg_min: int) -> np.ndarray:

@@ -46,7 +46,7 @@ RANGES = {
     "min_gap": (-14, 28), "max_gap": (-14, 28),
     "margin": (0, 64), "noise": (0, 1), "blur": (0, 1), "slant": (0, 1), "wander": (0, 8),
     "continental": (0, 1), "flat_flags": (0, 1), "marks": (0, 1), "rules": (0, 1),
-    "remnants": (0, 1), "oldstyle": (0, 1), "paper": (0, 1),
+    "remnants": (0, 1), "oldstyle": (0, 1), "units": (0, 1), "paper": (0, 1),
     "ink": (0.01, 1), "jpeg": (0, 95), "separators": (0, 1), "affixes": (0, 1),
     "guilloche": (0, 1), "boxes": (0, 1), "strike": (0, 1), "pen": (0, 1),
 }
@@ -82,6 +82,8 @@ _FIELD_HELP = {
                 "pixels apart, mostly shorter than the image (0..1)",
     "oldstyle": "share of numbers in old-style figures: 7s and 9s (some 3s, 4s, 5s) hang "
                 "below the others' baseline (0..1)",
+    "units": "share of numbers with a small handwritten unit after them (cm, mm, m, kg, g) "
+             "that the label leaves out (0..1)",
     "paper": "share of images rendered as dark ink on paper (0..1)",
     "ink": "faintest ink on paper, a fraction of the paper's brightness (0..1]",
     "jpeg": "lowest JPEG quality for paper images, 1..95 (0: no JPEG round trip)",
@@ -208,8 +210,8 @@ def validate(cfg: ComposeConfig) -> None:
                  "elastic", "proportion", "slant", "wander", "jpeg"):
         if getattr(cfg, name) < 0:
             raise DataError(f"{_flag(name)} must not be negative")
-    for name in ("continental", "flat_flags", "marks", "rules", "remnants", "oldstyle", "paper",
-                 "separators", "affixes", "guilloche", "boxes", "strike", "pen"):
+    for name in ("continental", "flat_flags", "marks", "rules", "remnants", "oldstyle", "units",
+                 "paper", "separators", "affixes", "guilloche", "boxes", "strike", "pen"):
         if not 0 <= getattr(cfg, name) <= 1:
             raise DataError(f"{_flag(name)} is a share between 0 and 1")
     if not 0 < cfg.ink <= 1:
