@@ -9,6 +9,7 @@ from conftest import fake_mnist
 from digits.compose import REALISTIC, ComposeConfig, compose
 from digits.realism import (
     REMNANT_GAP,
+    SMALL_LAST_SIZE,
     UNIT_GAP,
     UNIT_ROOM,
     UNITS,
@@ -21,6 +22,7 @@ from digits.realism import (
     draw_units,
     old_style,
     on_paper,
+    small_last,
     wander,
 )
 
@@ -199,7 +201,50 @@ def test_units_are_drawn_after_the_number_and_leave_the_labels():
         assert (b[:, ink.max() + 1 + int(UNIT_GAP[0]):] > 0).any()
 
 
-@pytest.mark.parametrize("flag", ["remnants", "oldstyle", "units"])
+def test_small_last_shrinks_only_the_last_digit_or_two():
+    lengths = np.array([1, 2, 3, 4, 5] * 200)
+    scale, dy = small_last(lengths, 0.5, np.random.default_rng(7))
+    assert scale.shape == dy.shape == (lengths.sum(),)
+    ends = np.cumsum(lengths)
+    from_end = np.repeat(ends, lengths) - 1 - np.arange(lengths.sum())
+    small = scale < 1
+    # Only the last digit, or for three digits or more the last two; never an earlier one.
+    assert not small[from_end >= 2].any()
+    assert not small[(from_end == 1) & (np.repeat(lengths, lengths) < 3)].any()
+    last = small[ends - 1]
+    assert 0.4 < last.mean() < 0.6
+    two = small[ends[lengths >= 3] - 2]
+    assert 0 < two.sum() < last[lengths >= 3].sum() * 0.5  # about a third of those
+    # A second shrunk digit only where the last one is shrunk too, the same size.
+    assert (small[ends[lengths >= 3] - 1][two]).all()
+    assert SMALL_LAST_SIZE[0] <= scale[small].min() and scale[small].max() <= SMALL_LAST_SIZE[1]
+    # Lowered by at most the half height it lost (onto the baseline), never raised.
+    assert (dy[small] >= 0).all() and (dy[small] <= (1 - scale[small]) * 10 + 1e-4).all()
+    assert not dy[~small].any()
+    none_scale, none_dy = small_last(lengths, 0.0, np.random.default_rng(7))
+    assert (none_scale == 1).all() and not none_dy.any()
+
+
+def test_small_last_draws_a_lone_digit_smaller_and_no_higher():
+    # Digits whose ink fills the middle 20 rows of the box, as MNIST's do.
+    x = np.zeros((10, 28, 28), np.uint8)
+    x[:, 4:24, 9:12] = 255
+    x[:, 4:24, 16:19] = 255
+    y = np.arange(10, dtype=np.uint8)
+    cfg = ComposeConfig(min_length=1, max_length=1, scale=0.0, rotation=0.0, shear=0.0,
+                        jitter=0.0, thickness=0.0, noise=0.0, blur=0.0)
+    plain = compose(x, y, 40, cfg, np.random.default_rng(3))
+    small = compose(x, y, 40, dataclasses.replace(cfg, small_last=1.0), np.random.default_rng(3))
+    assert small.texts == plain.texts
+    for a, b in zip(plain.images, small.images, strict=True):
+        rows_a = np.flatnonzero((a > 64).any(axis=1))
+        rows_b = np.flatnonzero((b > 64).any(axis=1))
+        assert len(rows_b) <= 0.85 * len(rows_a)
+        # Shrunk about its middle, then lowered towards the baseline: its top comes down.
+        assert rows_b.min() > rows_a.min() and rows_b.max() <= rows_a.max() + 1
+
+
+@pytest.mark.parametrize("flag", ["remnants", "oldstyle", "units", "small_last"])
 def test_remnants_and_old_style_keep_the_numbers_drawn(flag):
     # Their own spawned generator: the digits chosen for each number stay those drawn
     # without the flag (at 0 nothing is drawn: tests/test_forms.py pins those bytes).
@@ -263,7 +308,8 @@ def test_paper_is_dark_ink_on_light_paper_and_jpeg_keeps_the_size():
 
 
 @pytest.mark.parametrize("effect", ["slant", "wander", "continental", "marks", "rules",
-                                    "remnants", "oldstyle", "units", "paper"])
+                                    "remnants", "oldstyle", "units", "small_last",
+                                    "paper"])
 def test_each_effect_changes_the_images_keeps_the_labels_and_is_seeded(effect):
     m = fake_mnist()
     cfg = ComposeConfig(min_length=1, max_length=4)

@@ -65,6 +65,7 @@ class ComposeConfig:
     remnants: float = 0.0  # Share with part of a cell's border beside the number, apart.
     oldstyle: float = 0.0  # Share of numbers in old-style figures: 7s and 9s hang below.
     units: float = 0.0  # Share of numbers with a small handwritten unit after them ("cm").
+    small_last: float = 0.0  # Share of numbers whose last digit (or two) is written smaller.
     paper: float = 0.0  # Share rendered as dark ink on paper (tone, texture, grain).
     ink: float = 0.35  # Faintest ink on paper, as a fraction of the paper's brightness.
     jpeg: int = 0  # Lowest JPEG quality of a paper image's round trip (0: none).
@@ -358,6 +359,10 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
             # A spawned generator, like the forms': at 0 nothing is drawn and every seed keeps
             # its bytes; on, the numbers and digits chosen stay as they were.
             size, drop = realism.old_style(y[idx], lengths, cfg.oldstyle, forms.child_rng(rng))
+            lift = drop if lift is None else lift + drop
+        if cfg.small_last > 0:
+            shrink, drop = realism.small_last(lengths, cfg.small_last, forms.child_rng(rng))
+            size = shrink if size is None else size * shrink
             lift = drop if lift is None else lift + drop
         digits = _augment_digits(digits, cfg, rng, slant, lift, size)
         first, last = _ink_columns(digits)

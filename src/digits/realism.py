@@ -204,6 +204,42 @@ def old_style(labels: np.ndarray, lengths: np.ndarray, p: float,
     return scale, dy
 
 
+# A number's last digit written smaller ("230" with a small final 0), as a hand hurrying to
+# the cell's edge writes it: its size, and the share of such numbers (of 3 or more digits)
+# whose last two digits shrink. A unit after a number is small too (``choose_units``): these
+# keep small digits in the label.
+SMALL_LAST_SIZE = (0.55, 0.8)
+SMALL_LAST_TWO = 0.3
+HALF_INK_HEIGHT = 10.0  # pixels at height 28: MNIST's ink fills the middle 20 rows
+
+
+def small_last(lengths: np.ndarray, p: float,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Write the last digit (or two) of a share ``p`` of numbers smaller.
+
+    A shrunk digit is drawn at 0.55 to 0.8 of its size, from centred on the line's middle
+    (raised above the baseline by its lost half height) to standing on the baseline.
+
+    Args:
+        lengths: (n,) digits per number.
+
+    Returns:
+        scale: (m,) float32 size factor per digit (1 for the others); dy: (m,) float32
+        downward offset in pixels per digit.
+    """
+    n = len(lengths)
+    chosen = rng.random(n) < p
+    two = chosen & (lengths >= 3) & (rng.random(n) < SMALL_LAST_TWO)
+    size = rng.uniform(*SMALL_LAST_SIZE, n)
+    down = rng.uniform(0, 1, n)
+    seq = np.repeat(np.arange(n), lengths)
+    from_end = np.repeat(np.cumsum(lengths), lengths) - 1 - np.arange(len(seq))
+    on = (chosen[seq] & (from_end == 0)) | (two[seq] & (from_end == 1))
+    scale = np.where(on, size[seq], 1.0).astype(np.float32)
+    dy = np.where(on, (1 - size[seq]) * HALF_INK_HEIGHT * down[seq], 0.0).astype(np.float32)
+    return scale, dy
+
+
 # Kinds of mark drawn beside a number: nothing, a full stop, a comma, a dash before, after.
 MARKS = ("none", "dot", "comma", "dash_before", "dash_after")
 MARK_ROOM = {"none": (0, 0), "dot": (0, 6), "comma": (0, 6), "dash_before": (11, 0),
