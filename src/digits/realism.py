@@ -416,7 +416,6 @@ def draw_rules(canvas: np.ndarray, widths: np.ndarray, p: float,
             flat[idx] = np.maximum(flat[idx], vals)
 
 
-
 # Units written after a number ("180cm", "25mm", "3kg", "200g"), in lower-case letters
 # about half a digit's height that the label does not have. Each letter is a few
 # polylines in units of the x-height: x to the right, y up from the baseline (an ascender
@@ -434,6 +433,10 @@ _G = [[(0.66, 0.85), (0.45, 1.0), (0.15, 0.9), (0.0, 0.6), (0.1, 0.2), (0.35, 0.
       [(0.7, 1.0), (0.67, 0.2), (0.6, -0.4), (0.4, -0.6), (0.1, -0.5)]]
 _LETTERS = {"c": (_C, 0.82), "m": (_M, 1.08), "k": (_K, 0.62), "g": (_G, 0.72)}
 UNITS = ("cm", "mm", "m", "kg", "g")
+# How far the letters reach above and below the baseline, in x-heights.
+_ASCENT = max(y for polys, _ in _LETTERS.values() for poly in polys for _, y in poly)
+_DESCENT = -min(y for polys, _ in _LETTERS.values() for poly in polys for _, y in poly)
+_WIDEST = max(sum(_LETTERS[letter][1] for letter in unit) for unit in UNITS)
 UNIT_XHEIGHT = (5.0, 9.0)  # pixels at height 28: a third to a half of a digit's height
 UNIT_BASE = (19.0, 23.0)  # the baseline's row; MNIST's digits end about row 23
 UNIT_GAP = (2.0, 6.0)  # pixels between the number and the unit
@@ -442,9 +445,9 @@ UNIT_SPACE = (0.05, 0.3)  # between letters, in x-heights
 UNIT_JITTER = 0.05  # per point, in x-heights: no two hands draw a letter alike
 UNIT_INK = (120, 255)
 UNIT_THICK_FROM = 7.0  # x-height from which half the units are written 2 pixels thick
-# Widest room a unit can take: the gap, "mm" at the largest x-height with the widest
-# spacing, its lean, and the stroke.
-UNIT_ROOM = int(np.ceil(UNIT_GAP[1] + UNIT_XHEIGHT[1] * (2 * 1.08 + UNIT_SPACE[1]
+# Widest room a unit can take: the gap, the widest unit at the largest x-height with the
+# widest spacing, its lean, and the stroke.
+UNIT_ROOM = int(np.ceil(UNIT_GAP[1] + UNIT_XHEIGHT[1] * (_WIDEST + UNIT_SPACE[1]
                                                          + 1.1 * UNIT_SLANT[1]
                                                          + 2 * UNIT_JITTER) + 3))
 
@@ -481,7 +484,7 @@ def choose_units(n: int, p: float, rng: np.random.Generator, height: int = 28) -
     kind = np.where(rng.random(n) < p, rng.integers(1, len(UNITS) + 1, n), 0)
     base = rng.uniform(*UNIT_BASE, n)
     xh = np.minimum(rng.uniform(*UNIT_XHEIGHT, n),
-                    np.minimum((base - 1) / 2, (height - 1 - base) / 0.6))
+                    np.minimum((base - 1) / _ASCENT, (height - 1 - base) / _DESCENT))
     slant = rng.uniform(*UNIT_SLANT, n)
     gap = rng.uniform(*UNIT_GAP, n)
     value = rng.uniform(*UNIT_INK, n).astype(np.float32)
@@ -537,6 +540,7 @@ def draw_units(canvas: np.ndarray, units: Units, left: np.ndarray) -> None:
         sel = np.flatnonzero(units.width == w)
         draw_segments(canvas, units.which[sel], units.start[sel] + move[sel],
                       units.end[sel] + move[sel], units.value[units.which[sel]], w)
+
 
 def on_paper(image: np.ndarray, rng: np.random.Generator, ink_min: float,
              jpeg_min: int) -> np.ndarray:
