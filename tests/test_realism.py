@@ -8,6 +8,8 @@ import pytest
 from conftest import fake_mnist
 from digits.compose import REALISTIC, ComposeConfig, compose
 from digits.realism import (
+    LIGATURE_PAIR,
+    LIGATURE_REACH,
     REMNANT_GAP,
     SMALL_LAST_SIZE,
     UNIT_GAP,
@@ -20,6 +22,7 @@ from digits.realism import (
     draw_rules,
     draw_segments,
     draw_units,
+    join_ends,
     old_style,
     on_paper,
     small_last,
@@ -244,7 +247,50 @@ def test_small_last_draws_a_lone_digit_smaller_and_no_higher():
         assert rows_b.min() > rows_a.min() and rows_b.max() <= rows_a.max() + 1
 
 
-@pytest.mark.parametrize("flag", ["remnants", "oldstyle", "units", "small_last"])
+def testjoin_ends_leave_low_on_the_right_and_enter_at_the_top_or_left():
+    # An "L" turned over: a bar along the top, a stem down its left side.
+    d = np.zeros((1, 28, 28), np.float32)
+    d[0, 4:6, 8:20] = 255
+    d[0, 4:24, 8:10] = 255
+    d[0, 20:24, 14:16] = 255  # a foot to the right, low down
+    exit_, top, left = join_ends(d)
+    assert tuple(exit_[0]) == (15, 23)  # the lower half's rightmost ink, its lowest row
+    assert tuple(top[0]) == (8, 4)  # the top row's leftmost ink
+    assert left[0][0] == 8 and abs(left[0][1] - 13.5) < 1e-4  # the left column's middle
+
+
+def test_ligatures_join_neighbours_between_their_ink_and_leave_the_labels():
+    # Upright bars, 7 pixels apart: every join fits within LIGATURE_REACH.
+    x = np.zeros((10, 28, 28), np.uint8)
+    x[:, 4:24, 12:15] = 255
+    y = np.arange(10, dtype=np.uint8)
+    cfg = ComposeConfig(min_length=2, max_length=2, scale=0.0, rotation=0.0, shear=0.0,
+                        jitter=0.0, thickness=0.0, noise=0.0, blur=0.0, min_gap=6, max_gap=6)
+    assert cfg.max_gap + 1 <= LIGATURE_REACH
+    plain = compose(x, y, 200, cfg, np.random.default_rng(4))
+    joined = compose(x, y, 200, dataclasses.replace(cfg, ligatures=1.0),
+                     np.random.default_rng(4))
+    assert joined.texts == plain.texts
+    changed = 0
+    for a, b in zip(plain.images, joined.images, strict=True):
+        assert a.shape == b.shape and (b >= a).all()  # ink added, none taken away
+        new = b.astype(int) - a > 0
+        if not new.any():
+            continue
+        changed += 1
+        cols = np.flatnonzero((a > 0).any(axis=0))
+        gap = np.flatnonzero(np.diff(cols) > 1)[0]
+        left_end, right_start = cols[gap], cols[gap + 1]
+        rows, where = np.nonzero(new)
+        # Between the two bars (a pen's width either side), from the first one's foot.
+        assert left_end - 1 <= where.min() and where.max() <= right_start + 1
+        assert rows.max() >= 22
+        # It reaches the second bar: new ink touches its first column.
+        assert (new[:, right_start - 1:right_start + 1]).any()
+    assert abs(changed / len(plain.images) - LIGATURE_PAIR) < 0.12
+
+
+@pytest.mark.parametrize("flag", ["remnants", "oldstyle", "units", "small_last", "ligatures"])
 def test_remnants_and_old_style_keep_the_numbers_drawn(flag):
     # Their own spawned generator: the digits chosen for each number stay those drawn
     # without the flag (at 0 nothing is drawn: tests/test_forms.py pins those bytes).
@@ -309,7 +355,7 @@ def test_paper_is_dark_ink_on_light_paper_and_jpeg_keeps_the_size():
 
 @pytest.mark.parametrize("effect", ["slant", "wander", "continental", "marks", "rules",
                                     "remnants", "oldstyle", "units", "small_last",
-                                    "paper"])
+                                    "ligatures", "paper"])
 def test_each_effect_changes_the_images_keeps_the_labels_and_is_seeded(effect):
     m = fake_mnist()
     cfg = ComposeConfig(min_length=1, max_length=4)

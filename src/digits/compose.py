@@ -66,6 +66,7 @@ class ComposeConfig:
     oldstyle: float = 0.0  # Share of numbers in old-style figures: 7s and 9s hang below.
     units: float = 0.0  # Share of numbers with a small handwritten unit after them ("cm").
     small_last: float = 0.0  # Share of numbers whose last digit (or two) is written smaller.
+    ligatures: float = 0.0  # Share of numbers whose neighbouring digits are joined by the pen.
     paper: float = 0.0  # Share rendered as dark ink on paper (tone, texture, grain).
     ink: float = 0.35  # Faintest ink on paper, as a fraction of the paper's brightness.
     jpeg: int = 0  # Lowest JPEG quality of a paper image's round trip (0: none).
@@ -404,6 +405,8 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         # Spawned after the remnants' generator, so that turning units on leaves them be.
         units = realism.choose_units(n, cfg.units, forms.child_rng(rng))
         trail = trail + units.room
+    # Spawned after the units' generator, so that turning joins on leaves them be.
+    lrng = forms.child_rng(rng) if cfg.augment and cfg.ligatures > 0 else None
 
     # x offset of each digit's 28-wide box: its ink starts where the previous ink ended
     # plus a gap. Computed per sequence by a cumulative sum over the flat digit list.
@@ -435,8 +438,10 @@ def compose(x: np.ndarray, y: np.ndarray, n: int, cfg: ComposeConfig,
         flat[where] = np.maximum(flat[where], digits[sel])
     canvas = canvas[:, :, pad:pad + int(widths.max())]
     if marks is not None or form is not None or remnants or units is not None \
-            or (cfg.augment and cfg.rules > 0):
+            or lrng is not None or (cfg.augment and cfg.rules > 0):
         canvas = np.ascontiguousarray(canvas)  # drawn on in place through a flat view
+    if lrng is not None:
+        realism.draw_ligatures(canvas, digits, box_x, lengths, cfg.ligatures, lrng)
     number_right = ink_end  # one past the number's last ink, or past its box's right line
     if form is not None:
         number_right = ink_end + form.box_trail

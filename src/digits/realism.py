@@ -542,6 +542,105 @@ def draw_units(canvas: np.ndarray, units: Units, left: np.ndarray) -> None:
                       units.end[sel] + move[sel], units.value[units.which[sel]], w)
 
 
+# Joined writing: many hands run the pen on from one digit into the next (a "200" whose
+# zeros hang on one stroke, a 0 entered from its top), which MNIST's one-digit boxes never
+# show. A join leaves a digit's lowest ink on its right side and rises to the next digit's
+# first ink at its top (or, for a share, its leftmost ink), sagging a little on the way.
+LIGATURE_PAIR = 0.7  # share of a joined number's neighbouring pairs that are joined
+LIGATURE_REACH = 14.0  # widest join in pixels across; digits farther apart stay apart
+LIGATURE_TOP = 0.6  # share of joins that enter the next digit at its top
+LIGATURE_SAG = (0.0, 3.0)  # pixels its curve's control point lies below its lower end
+LIGATURE_THIN = 0.3  # share of joins one pixel wide (a fast stroke), the others two
+LIGATURE_INK = (0.7, 1.0)  # of the fainter of the two digits' ink
+LIGATURE_LEVEL = 64.0  # ink level that counts as stroke when finding a join's ends
+LIGATURE_STEPS = 8  # straight pieces per join
+
+
+def join_ends(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where joins may leave and enter each (28, 28) digit, in its box's pixels.
+
+    Returns:
+        exit: (n, 2) the rightmost ink of the lower half, at its lowest row there; enter_top:
+        (n, 2) the leftmost ink of the top row; enter_left: (n, 2) the leftmost column's ink,
+        at its mean row. Digits without ink give the box's middle.
+    """
+    n, h, w = digits.shape
+    ink = digits > LIGATURE_LEVEL
+    top, bottom = _ink_rows(digits, LIGATURE_LEVEL)
+    rows = np.arange(h)[None, :, None]
+    lower = ink & (rows >= ((top + bottom) / 2)[:, None, None])
+    any_lower = lower.any(axis=1)  # (n, w)
+    exit_x = w - 1 - any_lower[:, ::-1].argmax(axis=1)
+    column = lower[np.arange(n), :, exit_x]  # (n, h)
+    exit_y = h - 1 - column[:, ::-1].argmax(axis=1)
+    top_x = ink[np.arange(n), top].argmax(axis=1)
+    any_ink = ink.any(axis=1)
+    left_x = any_ink.argmax(axis=1)
+    left_col = ink[np.arange(n), :, left_x]
+    left_y = (left_col * np.arange(h)).sum(axis=1) / np.maximum(left_col.sum(axis=1), 1)
+    blank = ~any_ink.any(axis=1)
+    mid = np.array([w / 2, h / 2])
+    exit_ = np.where(blank[:, None], mid, np.stack([exit_x, exit_y], axis=1))
+    enter_top = np.where(blank[:, None], mid, np.stack([top_x, top], axis=1))
+    enter_left = np.where(blank[:, None], mid, np.stack([left_x, left_y], axis=1))
+    return exit_.astype(np.float32), enter_top.astype(np.float32), enter_left.astype(np.float32)
+
+
+def draw_ligatures(canvas: np.ndarray, digits: np.ndarray, box_x: np.ndarray,
+                   lengths: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Join neighbouring digits of a share ``p`` of the numbers with a pen stroke, in place.
+
+    Args:
+        canvas: (n, 28, w) float32, the composed numbers, white ink on black.
+        digits: (m, 28, 28) the digits as drawn, numbers one after another.
+        box_x: (m,) the column of each digit's box on its number's canvas.
+        lengths: (n,) digits per number.
+        p: share of numbers joined; each of their neighbouring pairs is joined with
+            probability LIGATURE_PAIR when the join is at most LIGATURE_REACH across.
+
+    Returns:
+        (m,) bool: the digits joined to the next one.
+    """
+    n = len(lengths)
+    m = len(digits)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    number = rng.random(n) < p
+    pair = rng.random(m) < LIGATURE_PAIR
+    top = rng.random(m) < LIGATURE_TOP
+    sag = rng.uniform(*LIGATURE_SAG, m)
+    bend = rng.uniform(0.3, 0.8, m)  # where along the way the stroke turns upward
+    thin = rng.random(m) < LIGATURE_THIN
+    shade = rng.uniform(*LIGATURE_INK, m)
+    exit_, enter_top, enter_left = join_ends(digits)
+    last = np.zeros(m, bool)
+    last[starts[1:] - 1] = True
+    has_next = ~last & np.repeat(number, lengths)
+    nxt = np.minimum(np.arange(m) + 1, m - 1)
+    a = exit_ + np.stack([box_x, np.zeros(m)], axis=1)
+    enter = np.where(top[nxt, None], enter_top[nxt], enter_left[nxt])
+    b = enter + np.stack([box_x[nxt], np.zeros(m)], axis=1)
+    span = b[:, 0] - a[:, 0]
+    joined = has_next & pair & (span > 0) & (span <= LIGATURE_REACH)
+    sel = np.flatnonzero(joined)
+    if len(sel) == 0:
+        return joined
+    a, b = a[sel], b[sel]
+    # A quadratic curve through a control point below the lower end: the pen runs on
+    # along the line, then turns up into the next digit.
+    ctrl = np.stack([a[:, 0] + bend[sel] * (b[:, 0] - a[:, 0]),
+                     np.maximum(a[:, 1], b[:, 1]) + sag[sel]], axis=1)
+    fainter = np.minimum(digits[sel].max(axis=(1, 2)), digits[sel + 1].max(axis=(1, 2)))
+    value = (fainter * shade[sel]).astype(np.float32)
+    which = np.repeat(np.arange(n), lengths)[sel]
+    t = np.linspace(0.0, 1.0, LIGATURE_STEPS + 1)[:, None, None]
+    curve = (1 - t) ** 2 * a + 2 * t * (1 - t) * ctrl + t ** 2 * b  # (steps + 1, k, 2)
+    for width, group in ((1, thin[sel]), (2, ~thin[sel])):
+        g = np.flatnonzero(group)
+        for j in range(LIGATURE_STEPS):
+            draw_segments(canvas, which[g], curve[j, g], curve[j + 1, g], value[g], width)
+    return joined
+
+
 def on_paper(image: np.ndarray, rng: np.random.Generator, ink_min: float,
              jpeg_min: int) -> np.ndarray:
     """Render one white-on-black image as dark ink on paper, as a scan or photo shows it.

@@ -47,7 +47,7 @@ RANGES = {
     "margin": (0, 64), "noise": (0, 1), "blur": (0, 1), "slant": (0, 1), "wander": (0, 8),
     "continental": (0, 1), "flat_flags": (0, 1), "marks": (0, 1), "rules": (0, 1),
     "remnants": (0, 1), "oldstyle": (0, 1), "units": (0, 1), "small_last": (0, 1),
-    "paper": (0, 1),
+    "ligatures": (0, 1), "paper": (0, 1),
     "ink": (0.01, 1), "jpeg": (0, 95), "separators": (0, 1), "affixes": (0, 1),
     "guilloche": (0, 1), "boxes": (0, 1), "strike": (0, 1), "pen": (0, 1),
 }
@@ -87,6 +87,8 @@ _FIELD_HELP = {
              "that the label leaves out (0..1)",
     "small_last": "share of numbers whose last digit (of 3+ digits sometimes the last two) is "
                   "written at 0.55-0.8 of its size, raised or on the baseline (0..1)",
+    "ligatures": "share of numbers written joined: a pen stroke from one digit's foot into "
+                 "the next digit's top or left side, for most neighbouring pairs (0..1)",
     "paper": "share of images rendered as dark ink on paper (0..1)",
     "ink": "faintest ink on paper, a fraction of the paper's brightness (0..1]",
     "jpeg": "lowest JPEG quality for paper images, 1..95 (0: no JPEG round trip)",
@@ -214,8 +216,8 @@ def validate(cfg: ComposeConfig) -> None:
         if getattr(cfg, name) < 0:
             raise DataError(f"{_flag(name)} must not be negative")
     for name in ("continental", "flat_flags", "marks", "rules", "remnants", "oldstyle", "units",
-                 "small_last", "paper", "separators", "affixes", "guilloche", "boxes", "strike",
-                 "pen"):
+                 "small_last", "ligatures", "paper", "separators", "affixes", "guilloche",
+                 "boxes", "strike", "pen"):
         if not 0 <= getattr(cfg, name) <= 1:
             raise DataError(f"{_flag(name)} is a share between 0 and 1")
     if not 0 < cfg.ink <= 1:
