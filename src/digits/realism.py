@@ -544,8 +544,8 @@ def draw_units(canvas: np.ndarray, units: Units, left: np.ndarray) -> None:
 
 # Joined writing: many hands run the pen on from one digit into the next (a "200" whose
 # zeros hang on one stroke, a 0 entered from its top), which MNIST's one-digit boxes never
-# show. A join leaves a digit's lowest ink on its right side and rises to the next digit's
-# first ink at its top (or, for a share, its leftmost ink), sagging a little on the way.
+# show. A join leaves the rightmost ink of a digit's lower half and rises to the next
+# digit's first ink at its top (or, for a share, its leftmost ink), sagging on the way.
 LIGATURE_PAIR = 0.7  # share of a joined number's neighbouring pairs that are joined
 LIGATURE_REACH = 14.0  # widest join in pixels across; digits farther apart stay apart
 LIGATURE_TOP = 0.6  # share of joins that enter the next digit at its top
@@ -587,7 +587,7 @@ def join_ends(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def draw_ligatures(canvas: np.ndarray, digits: np.ndarray, box_x: np.ndarray,
-                   lengths: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+                   lengths: np.ndarray, p: float, rng: np.random.Generator) -> None:
     """Join neighbouring digits of a share ``p`` of the numbers with a pen stroke, in place.
 
     Args:
@@ -597,9 +597,6 @@ def draw_ligatures(canvas: np.ndarray, digits: np.ndarray, box_x: np.ndarray,
         lengths: (n,) digits per number.
         p: share of numbers joined; each of their neighbouring pairs is joined with
             probability LIGATURE_PAIR when the join is at most LIGATURE_REACH across.
-
-    Returns:
-        (m,) bool: the digits joined to the next one.
     """
     n = len(lengths)
     m = len(digits)
@@ -623,7 +620,7 @@ def draw_ligatures(canvas: np.ndarray, digits: np.ndarray, box_x: np.ndarray,
     joined = has_next & pair & (span > 0) & (span <= LIGATURE_REACH)
     sel = np.flatnonzero(joined)
     if len(sel) == 0:
-        return joined
+        return
     a, b = a[sel], b[sel]
     # A quadratic curve through a control point below the lower end: the pen runs on
     # along the line, then turns up into the next digit.
@@ -638,7 +635,6 @@ def draw_ligatures(canvas: np.ndarray, digits: np.ndarray, box_x: np.ndarray,
         g = np.flatnonzero(group)
         for j in range(LIGATURE_STEPS):
             draw_segments(canvas, which[g], curve[j, g], curve[j + 1, g], value[g], width)
-    return joined
 
 
 def on_paper(image: np.ndarray, rng: np.random.Generator, ink_min: float,
