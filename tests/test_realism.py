@@ -247,7 +247,7 @@ def test_small_last_draws_a_lone_digit_smaller_and_no_higher():
         assert rows_b.min() > rows_a.min() and rows_b.max() <= rows_a.max() + 1
 
 
-def testjoin_ends_leave_low_on_the_right_and_enter_at_the_top_or_left():
+def test_join_ends_leave_low_on_the_right_and_enter_at_the_top_or_left():
     # An "L" turned over: a bar along the top, a stem down its left side.
     d = np.zeros((1, 28, 28), np.float32)
     d[0, 4:6, 8:20] = 255

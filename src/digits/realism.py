@@ -600,7 +600,6 @@ def draw_ligatures(canvas: np.ndarray, digits: np.ndarray, box_x: np.ndarray,
     """
     n = len(lengths)
     m = len(digits)
-    starts = np.concatenate([[0], np.cumsum(lengths)])
     number = rng.random(n) < p
     pair = rng.random(m) < LIGATURE_PAIR
     top = rng.random(m) < LIGATURE_TOP
@@ -610,7 +609,7 @@ def draw_ligatures(canvas: np.ndarray, digits: np.ndarray, box_x: np.ndarray,
     shade = rng.uniform(*LIGATURE_INK, m)
     exit_, enter_top, enter_left = join_ends(digits)
     last = np.zeros(m, bool)
-    last[starts[1:] - 1] = True
+    last[np.cumsum(lengths) - 1] = True
     has_next = ~last & np.repeat(number, lengths)
     nxt = np.minimum(np.arange(m) + 1, m - 1)
     a = exit_ + np.stack([box_x, np.zeros(m)], axis=1)
