@@ -99,7 +99,8 @@ def values(text: str) -> list[float]:
 
 def read_changed(model, net, truths, images, change, value, beam_width):
     """Whether each image reads right (the surest way, beam) with every way changed."""
-    changed = [None if ways is None else [change(a, value) for a in ways] for ways in images]
+    changed = [None if ways is None else [None if a is None else change(a, value) for a in ways]
+               for ways in images]
     reads, _ = read_all(model, net, changed, None, beam_width, only=("beam",))
     return np.array([t == r for t, r in zip(truths, reads["beam"], strict=True)])
 

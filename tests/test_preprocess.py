@@ -292,16 +292,45 @@ def test_a_large_tight_crop_of_a_number_keeps_every_digit(scale, polarity):
         assert aspect(out) >= 0.9 * aspect(tight(image)), (aspect(out), aspect(image))
 
 
-def test_one_way_keeps_a_digit_that_fills_a_large_crop():
+def test_a_digit_that_fills_a_large_crop_keeps_its_strokes():
     # A single digit photographed large and cropped into its ink: each window of the
-    # paper's estimate is mostly stroke, so the default way subtracts the strokes as paper
-    # and keeps only their edges; the way that caps the paper's estimate keeps the digit.
+    # paper's estimate is mostly stroke, so an estimate left uncapped subtracts the strokes
+    # as paper and keeps only their edges. With no scan's margin in the image, every way
+    # caps it.
     mnist = load_mnist("embedded")
-    capped = [cfg for cfg in read_variants(PrepConfig()) if cfg.paper_cap]
-    assert len(capped) == 1 and not PrepConfig().paper_cap
     for digit in (0, 3, 5):
         image = mnist.x_test[np.flatnonzero(mnist.y_test == digit)[0]]
         big = 230 - 0.8 * enlarged(tight(image, 1).astype(np.float32), 132)
         clean = prepare(image.astype(np.float32)).image
-        assert compare(clean, prepare(big).image)[1] < 0.3, digit
-        assert compare(clean, prepare(big, capped[0]).image)[1] > 0.6, digit
+        assert compare(clean, prepare(big).image)[1] > 0.6, digit
+        assert compare(clean, prepare(big, PrepConfig(margin_cap=False)).image)[1] < 0.3, digit
+
+
+def margined(page):
+    """``page`` (dark ink on light paper) beside a scan's black margin twice as wide."""
+    return np.concatenate([np.full((page.shape[0], page.shape[1] * 2 // 3), 12, np.float32),
+                           page], axis=1)
+
+
+def test_only_the_capped_way_caps_beside_a_scan_margin():
+    # Capped, the estimate keeps a scan's dark margin as the strongest ink (parish's crops,
+    # docs/journal.md): beside one, the default ways leave the estimate uncapped and only
+    # the capped way caps it; elsewhere the capped way prepares as the first does.
+    cfgs = read_variants(PrepConfig())
+    capped = [n for n, cfg in enumerate(cfgs) if cfg.paper_cap]
+    assert len(capped) == 1 and not PrepConfig().paper_cap and PrepConfig().margin_cap
+    uncapped = PrepConfig(margin_cap=False)
+    for image in sequences(2, length=3):
+        page = np.pad(scan(image), 40, constant_values=235)
+        beside = margined(page)
+        ways = prepare_ways(beside, cfgs, keep_steps=True)
+        alone = prepare_ways(beside, [uncapped, PrepConfig(paper_cap=True)], keep_steps=True)
+        assert np.array_equal(ways[0].steps["2_background"], alone[0].steps["2_background"])
+        assert np.array_equal(ways[capped[0]].image, alone[1].image)
+        assert not np.array_equal(alone[0].steps["2_background"],
+                                  prepare(beside, PrepConfig(paper_cap=True),
+                                          keep_steps=True).steps["2_background"])
+        ways = prepare_ways(page, cfgs)
+        assert np.array_equal(ways[capped[0]].image, ways[0].image)
+
+

@@ -8,7 +8,8 @@ so ``prepare`` maps one onto the other, step by step (``model.reading.steps`` an
 
 1. grayscale (``model.reading.images``), then polarity: ink becomes bright whatever the paper;
 2. background normalisation: a smooth estimate of the paper (shading, tone, a photo's
-   uneven light) is subtracted (one way keeps it below the split between paper and ink);
+   uneven light) is subtracted, kept below the split between paper and ink unless the
+   image has a scan's dark margin (one way keeps it below the split always);
 3. contrast normalisation: faint pencil and black marker both end at full strength;
 4. ruling lines and table borders removed;
 5. specks and blobs touching the edge dropped, the number's components kept;
@@ -38,6 +39,7 @@ from model.reading.steps import (
     deslant,
     fit_height,
     ink_box,
+    margin_free,
     normalise_contrast,
     normalise_stroke,
     remove_backgrounds,
@@ -46,6 +48,7 @@ from model.reading.steps import (
     trim_margins,
 )
 
+CAP_FIELDS = ("paper_cap", "margin_cap")  # settle together whether an image's estimate is capped
 ROUTE = {"stage": "route"}  # read before any step: which path an image takes
 CLEAN = {"stage": "clean"}  # read by steps 3 to 6
 FIT = {"stage": "fit"}  # read by steps 7 and 8 only: ways that differ only here share 1-6
@@ -93,9 +96,12 @@ class PrepConfig:
     # --prep; docs/reading.md has the figures).
     background: bool = field(default=True, metadata=CLEAN)
     # The paper's estimate stays below the split between paper and ink: a stroke filling
-    # its window (a large digit in a tight crop) is not subtracted as paper. One of the
-    # ways (READ_VARIANTS), not the default: it keeps a scan's dark margin as ink.
+    # its window (a large digit in a tight crop) is not subtracted as paper. Always with
+    # paper_cap (one of the ways, READ_VARIANTS); with margin_cap, wherever the image has
+    # no scan's dark margin (``model.reading.steps.margin_free``), which the cap would keep
+    # as the strongest ink.
     paper_cap: bool = field(default=False, metadata=CLEAN)
+    margin_cap: bool = field(default=True, metadata=CLEAN)
     lines: bool = field(default=True, metadata=CLEAN)
     components: bool = field(default=True, metadata=CLEAN)
     # A vertical border near the left or right edge must be longer than this many times the
@@ -142,9 +148,9 @@ class PrepConfig:
 # The scale is the other guess that goes wrong (a flag, a tail or a stray mark moves the
 # ink's middle rows): the ink band is also tried 10% lower with and without the floor, and
 # 10% higher without it. The last way keeps the paper's estimate below the ink
-# (``paper_cap``): a large digit filling its crop keeps its strokes, while a scan's dark
-# margin, which the cap would keep, reads better the other ways. docs/journal.md has the
-# measurements behind each way.
+# (``paper_cap``) even beside a scan's dark margin, where the others do not
+# (``margin_cap``); elsewhere it prepares the image as the first way does.
+# docs/journal.md has the measurements behind each way.
 READ_VARIANTS: tuple[dict, ...] = (
     {}, {"floor": 0.0},
     {"band_height": 14.5}, {"band_height": 14.5, "floor": 0.0},
@@ -212,15 +218,18 @@ def prepare_ways(gray: np.ndarray, cfgs: list[PrepConfig], name: str = "image",
         ImageError: the first config finds no ink.
     """
     first_steps: dict[str, np.ndarray] | None = {} if keep_steps else None
-    bases = _remove_paper(gray, first_steps, cfgs)
+    margin = not margin_free(gray).all()
+    caps = [cfg.paper_cap or (cfg.margin_cap and not margin) for cfg in cfgs]
+    bases = _remove_paper(gray, first_steps, cfgs, caps)
     cleaned: dict[tuple, np.ndarray | ImageError] = {}
     out: list[Prepared | None] = []
-    for n, cfg in enumerate(cfgs):
+    for n, (cfg, cap) in enumerate(zip(cfgs, caps, strict=True)):
         steps = first_steps if n == 0 else None
-        key = cfg.cleaning()
+        # The cap is decided per image: ways whose caps agree here clean alike.
+        key = tuple(item for item in cfg.cleaning() if item[0] not in CAP_FIELDS) + (cap,)
         if key not in cleaned:
             try:
-                cleaned[key] = _clean(bases[cfg.background, cfg.paper_cap], cfg, name, steps)
+                cleaned[key] = _clean(bases[cfg.background, cap], cfg, name, steps)
             except ImageError as e:
                 cleaned[key] = e
         ink = cleaned[key]
@@ -239,13 +248,15 @@ def _step(steps: dict | None, label: str, image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _remove_paper(gray: np.ndarray, steps: dict | None,
-                  cfgs: list[PrepConfig]) -> dict[tuple, np.ndarray]:
-    """Steps 1 and 2 of the module doc for each distinct (``background``, ``paper_cap``)
-    of ``cfgs``: ink made bright, the paper subtracted (without ``background``: only its
-    darkest level), the paper's estimate made once for all; ``steps`` gets the first's."""
+def _remove_paper(gray: np.ndarray, steps: dict | None, cfgs: list[PrepConfig],
+                  caps: list[bool]) -> dict[tuple, np.ndarray]:
+    """Steps 1 and 2 of the module doc for each distinct (``background``, cap) of ``cfgs``
+    and ``caps`` (whether each caps the paper's estimate): ink made bright, the paper
+    subtracted (without ``background``: only its darkest level), the paper's estimate made
+    once for all; ``steps`` gets the first's."""
     ink = _step(steps, "1_ink", to_ink(gray))
-    pairs = list(dict.fromkeys((cfg.background, cfg.paper_cap) for cfg in cfgs))
+    pairs = list(dict.fromkeys((cfg.background, cap)
+                               for cfg, cap in zip(cfgs, caps, strict=True)))
     caps = [cap for background, cap in pairs if background]
     removed = dict(zip(caps, remove_backgrounds(ink, caps), strict=True)) if caps else {}
     bases = {(background, cap): removed[cap] if background
