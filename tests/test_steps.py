@@ -42,6 +42,37 @@ def test_a_scan_margin_covering_most_of_the_crop_does_not_turn_the_polarity_over
     assert to_ink(white)[30, 31] == 250 and to_ink(white)[5, 5] == 0
 
 
+@pytest.mark.parametrize("polarity", ["dark_on_paper", "light_on_dark"])
+def test_bold_digits_filling_a_tight_crop_keep_their_polarity(polarity):
+    """A bold digit photographed large and cropped into its ink can cover more of the image
+    than the paper: the majority then says the paper is the ink. Where the image's edge
+    and the shapes' widths agree, they decide instead; where they do not, the majority
+    still does, so no image the majority read right is turned over."""
+    from PIL import Image
+    from scipy import ndimage
+
+    from digits.sources import load_mnist
+
+    mnist = load_mnist("embedded")
+    fixed = 0
+    for digit, nth in ((1, 2), (6, 0), (7, 1), (7, 0), (2, 1), (5, 2)):
+        image = mnist.x_test[np.flatnonzero(mnist.y_test == digit)[nth]].astype(np.float32)
+        bold = ndimage.grey_dilation(image, size=(3, 3))
+        rows, cols = np.flatnonzero(bold.max(axis=1) > 64), np.flatnonzero(bold.max(axis=0) > 64)
+        crop = bold[rows[0] + 2:rows[-1] - 1, cols[0] + 2:cols[-1] - 1]  # cut into the ink
+        width = round(crop.shape[1] * 120 / crop.shape[0])
+        big = np.asarray(Image.fromarray(crop, mode="F").resize((width, 120), Image.BILINEAR))
+        gray = 230 - 0.8 * big if polarity == "dark_on_paper" else 20 + 0.8 * big
+        share = float((gray <= ink_split(gray.ravel())).mean())
+        assert 0.35 < share < 0.65, (digit, nth, share)  # near even: the tie-break's case
+
+        before, after = (np.corrcoef(ink.ravel(), big.ravel())[0, 1] > 0
+                         for ink in (to_ink(gray, balanced=False), to_ink(gray)))
+        assert after or not before, (digit, nth)
+        fixed += after and not before
+    assert fixed >= 3
+
+
 def test_long_lines_go_and_digits_stay():
     ink = np.zeros((40, 100), np.float32)
     ink[30, :] = 255  # a ruling line
