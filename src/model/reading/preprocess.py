@@ -119,6 +119,9 @@ class PrepConfig:
     # ink spans (0: any run over line_fraction of the width is): the bar of a 7 or the foot
     # of a 2 can span most of a tight crop around one digit.
     line_beyond: float = field(default=1.0, metadata=CLEAN)
+    # A ruling line may rise or fall up to this many degrees across the image (a page
+    # photographed or scanned not quite square; 0: level lines only).
+    line_tilt: float = field(default=8.0, metadata=CLEAN)
     # A crop is tight (its edge digits kept, see model.reading.components) also when a
     # digit-shaped component is cut by its top or bottom edge, whatever its size: a photo
     # cropped to the number is larger than a cell but as tight.
@@ -271,7 +274,7 @@ def _clean(base: np.ndarray, cfg: PrepConfig, name: str, steps: dict | None) -> 
     ink = _step(steps, "3_contrast", normalise_contrast(base, cfg.floor))
     if cfg.lines:
         ink = remove_lines(ink, cfg.line_fraction, cfg.border_fraction, cfg.mask_level,
-                           cfg.border_beyond, cfg.line_beyond)
+                           cfg.border_beyond, cfg.line_beyond, cfg.line_tilt)
     ink = _step(steps, "4_lines", ink)
     if cfg.components:
         ink = clean_components(ink, cfg.speck_fraction, cfg.mask_level, cfg.edge_digits,

@@ -45,6 +45,8 @@ SPLIT_BINS = 64
 CONTRAST_TOP = 99  # percentile of the ink that becomes full strength: a speck cannot set it
 MIN_LINE_SIDE = 8  # images narrower or lower than this have no room for a ruling line
 MIN_RUN = 3  # the shortest straight run that counts as a line
+TILT_BEYOND = 2.0  # a tilted line runs this many times the ink's rows (remove_lines)
+TILT_SIDE = 128  # tilted lines are searched for at most this many pixels across
 # A vertical border counts only within this fraction of the width from the left or right
 # edge: a tall digit ("1") can span the height of a tight crop.
 BORDER_BAND = 1 / 6
@@ -233,13 +235,15 @@ def normalise_contrast(ink: np.ndarray, floor: float) -> np.ndarray:
 
 def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
                  mask_level: float = 64, border_beyond: float = 0.0,
-                 line_beyond: float = 0.0) -> np.ndarray:
+                 line_beyond: float = 0.0, tilt: float = 0.0) -> np.ndarray:
     """Erase straight horizontal and vertical runs of ink longer than ``fraction`` of the
     image: ruling lines, underlines, table borders and scan edges. A vertical run counts
     only near the left or right edge (BORDER_BAND), and, with ``border_beyond``, only when
     longer than that many times the rows the ink between the edge bands spans; with
     ``line_beyond``, a horizontal run only when longer than that many times the rows the
-    ink spans (a line runs past a number, the bar of a 7 filling a tight crop does not)."""
+    ink spans (a line runs past a number, the bar of a 7 filling a tight crop does not);
+    with ``tilt``, a horizontal run may rise or fall up to that many degrees (a page
+    photographed not quite square, ``tilted_runs``)."""
     mask = ink > mask_level
     h, w = mask.shape
     lines = np.zeros_like(mask)
@@ -248,6 +252,11 @@ def remove_lines(ink: np.ndarray, fraction: float, border_fraction: float = 0.6,
         if line_beyond > 0:
             length = max(length, int(np.ceil(line_beyond * _mass_rows(mask))))
         lines |= long_runs(mask, length)
+        if tilt > 0:
+            # A digit's stroke can lie along some slope for as long as the digit is high
+            # (a 7's bar, a 2's foot): a tilted line must run past two digits' width.
+            tilted = max(length, int(np.ceil(TILT_BEYOND * _mass_rows(mask))))
+            lines |= tilted_runs(mask, tilted, np.tan(np.radians(tilt)))
     if h >= MIN_LINE_SIDE:
         band = max(1, int(w * BORDER_BAND))
         length = max(MIN_RUN, int(h * border_fraction))
@@ -297,6 +306,48 @@ def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
     np.add.at(paint, (rows[keep], starts[keep]), 1)
     np.add.at(paint, (rows[keep], ends[keep]), -1)
     return np.cumsum(paint, axis=1)[:, :w] > 0
+
+
+def tilted_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
+    """``long_runs`` along every slope up to ``slope`` rows per column either way: the
+    mask sheared level for each slope k / ``length`` (a straight run drifts by under a
+    pixel over its length between neighbouring slopes), its runs found, with the ink just
+    above and below them, and sheared back.
+    A mask larger than TILT_SIDE is searched at a reduced scale (blocks of pixels, a
+    block inked where any pixel is), the runs found there marking the mask's own ink.
+
+    Args:
+        mask: (h, w) bool.
+
+    Returns:
+        (h, w) bool.
+    """
+    h, w = mask.shape
+    block = -(-max(h, w) // TILT_SIDE)
+    if block > 1:
+        padded = np.pad(mask, ((0, -h % block), (0, -w % block)))
+        small = padded.reshape(padded.shape[0] // block, block,
+                               padded.shape[1] // block, block).any(axis=(1, 3))
+        found = tilted_runs(small, max(MIN_RUN, length // block), slope)
+        return np.repeat(np.repeat(found, block, axis=0), block, axis=1)[:h, :w] & mask
+    runs = long_runs(mask, length)
+    cols = np.arange(w)
+    for k in range(-int(slope * length), int(slope * length) + 1):
+        if k == 0:
+            continue
+        shift = np.rint(cols * k / length).astype(np.int64)
+        shift -= shift.min()
+        rows = np.arange(h)[:, None] + shift[None, :]  # where pixel (r, c) goes
+        sheared = np.zeros((h + int(shift.max()) + 2, w), bool)
+        sheared[rows + 1, cols] = mask
+        found = long_runs(sheared, length)
+        # The rows next to a run found hold the rest of a thick line, cut where the
+        # shear's rounding and the line's own steps part.
+        near = found.copy()
+        near[1:] |= found[:-1]
+        near[:-1] |= found[1:]
+        runs |= (near & sheared)[rows + 1, cols]
+    return runs
 
 
 def ink_box(ink: np.ndarray, threshold: float = BOX_LEVEL) -> tuple[slice, slice] | None:
