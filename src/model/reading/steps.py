@@ -331,23 +331,28 @@ def tilted_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
         found = tilted_runs(small, max(MIN_RUN, length // block), slope)
         return np.repeat(np.repeat(found, block, axis=0), block, axis=1)[:h, :w] & mask
     runs = long_runs(mask, length)
+    steps = int(slope * length)
+    slopes = [k for k in range(-steps, steps + 1) if k != 0]
+    if not slopes:
+        return runs
+    # Every shear at once, each in its own slab with a blank row above and below, so that
+    # one long_runs call serves them all.
     cols = np.arange(w)
-    for k in range(-int(slope * length), int(slope * length) + 1):
-        if k == 0:
-            continue
-        shift = np.rint(cols * k / length).astype(np.int64)
-        shift -= shift.min()
-        rows = np.arange(h)[:, None] + shift[None, :]  # where pixel (r, c) goes
-        sheared = np.zeros((h + int(shift.max()) + 2, w), bool)
-        sheared[rows + 1, cols] = mask
-        found = long_runs(sheared, length)
-        # The rows next to a run found hold the rest of a thick line, cut where the
-        # shear's rounding and the line's own steps part.
-        near = found.copy()
-        near[1:] |= found[:-1]
-        near[:-1] |= found[1:]
-        runs |= (near & sheared)[rows + 1, cols]
-    return runs
+    shift = np.rint(np.outer(slopes, cols) / length).astype(np.int64)
+    shift -= shift.min(axis=1, keepdims=True)
+    slabs = h + int(shift.max()) + 2
+    where = (np.arange(len(slopes))[:, None, None],
+             np.arange(h)[None, :, None] + shift[:, None, :] + 1,  # where pixel (r, c) goes
+             cols[None, None, :])
+    sheared = np.zeros((len(slopes), slabs, w), bool)
+    sheared[where] = mask[None]
+    found = long_runs(sheared.reshape(-1, w), length).reshape(sheared.shape)
+    # The rows next to a run found hold the rest of a thick line, cut where the shear's
+    # rounding and the line's own steps part.
+    near = found.copy()
+    near[:, 1:] |= found[:, :-1]
+    near[:, :-1] |= found[:, 1:]
+    return runs | (near & sheared)[where].any(axis=0)
 
 
 def ink_box(ink: np.ndarray, threshold: float = BOX_LEVEL) -> tuple[slice, slice] | None:
