@@ -84,7 +84,7 @@ def test_long_lines_go_and_digits_stay():
 
 
 @pytest.mark.parametrize("scale", [1, 4])
-def test_a_tilted_ruling_line_goes_and_a_sloping_stroke_stays(scale):
+def test_a_tilted_ruling_line_goes_and_the_digits_stay(scale):
     """A line under a number photographed 5 degrees off square is no level run: with
     ``tilt`` it goes all the same, at any size (a large image is searched at a reduced
     scale), while the digits stay."""

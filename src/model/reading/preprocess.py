@@ -260,8 +260,9 @@ def _remove_paper(gray: np.ndarray, steps: dict | None, cfgs: list[PrepConfig],
     ink = _step(steps, "1_ink", to_ink(gray))
     pairs = list(dict.fromkeys((cfg.background, cap)
                                for cfg, cap in zip(cfgs, caps, strict=True)))
-    caps = [cap for background, cap in pairs if background]
-    removed = dict(zip(caps, remove_backgrounds(ink, caps), strict=True)) if caps else {}
+    estimated = [cap for background, cap in pairs if background]
+    removed = (dict(zip(estimated, remove_backgrounds(ink, estimated), strict=True))
+               if estimated else {})
     bases = {(background, cap): removed[cap] if background
              else np.clip(ink - ink.min(), 0, None) for background, cap in pairs}
     _step(steps, "2_background", bases[pairs[0]])

@@ -310,9 +310,9 @@ def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
 
 def tilted_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
     """``long_runs`` along every slope up to ``slope`` rows per column either way: the
-    mask sheared level for each slope k / ``length`` (a straight run drifts by under a
-    pixel over its length between neighbouring slopes), its runs found, with the ink just
-    above and below them, and sheared back.
+    mask sheared level for each slope k / ``length`` (a straight run lies within half a
+    pixel of one of them over its length), its runs found, with the ink just above and
+    below them, and sheared back.
     A mask larger than TILT_SIDE is searched at a reduced scale (blocks of pixels, a
     block inked where any pixel is), the runs found there marking the mask's own ink.
 
