@@ -221,9 +221,9 @@ def prepare_ways(gray: np.ndarray, cfgs: list[PrepConfig], name: str = "image",
         ImageError: the first config finds no ink.
     """
     first_steps: dict[str, np.ndarray] | None = {} if keep_steps else None
-    margin = not margin_free(gray).all()
-    caps = [cfg.paper_cap or (cfg.margin_cap and not margin) for cfg in cfgs]
-    bases = _remove_paper(gray, first_steps, cfgs, caps)
+    keep = margin_free(gray)  # the polarity test's too: made once
+    caps = [cfg.paper_cap or (cfg.margin_cap and keep.all()) for cfg in cfgs]
+    bases = _remove_paper(gray, keep, first_steps, cfgs, caps)
     cleaned: dict[tuple, np.ndarray | ImageError] = {}
     out: list[Prepared | None] = []
     for n, (cfg, cap) in enumerate(zip(cfgs, caps, strict=True)):
@@ -251,13 +251,13 @@ def _step(steps: dict | None, label: str, image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _remove_paper(gray: np.ndarray, steps: dict | None, cfgs: list[PrepConfig],
-                  caps: list[bool]) -> dict[tuple, np.ndarray]:
+def _remove_paper(gray: np.ndarray, keep: np.ndarray, steps: dict | None,
+                  cfgs: list[PrepConfig], caps: list[bool]) -> dict[tuple, np.ndarray]:
     """Steps 1 and 2 of the module doc for each distinct (``background``, cap) of ``cfgs``
-    and ``caps`` (whether each caps the paper's estimate): ink made bright, the paper
-    subtracted (without ``background``: only its darkest level), the paper's estimate made
-    once for all; ``steps`` gets the first's."""
-    ink = _step(steps, "1_ink", to_ink(gray))
+    and ``caps`` (whether each caps the paper's estimate): ink made bright (``keep``: where
+    the image is no scan's margin), the paper subtracted (without ``background``: only its
+    darkest level), the paper's estimate made once for all; ``steps`` gets the first's."""
+    ink = _step(steps, "1_ink", to_ink(gray, keep=keep))
     pairs = list(dict.fromkeys((cfg.background, cap)
                                for cfg, cap in zip(cfgs, caps, strict=True)))
     estimated = [cap for background, cap in pairs if background]

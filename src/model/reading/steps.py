@@ -83,12 +83,14 @@ STROKE_LEVEL = 127  # ink above this level is stroke when measuring its width
 MAX_DILATIONS = 2  # stroke thickening stops after two 3x3 grey dilations
 
 
-def to_ink(gray: np.ndarray, balanced: bool = True) -> np.ndarray:
+def to_ink(gray: np.ndarray, balanced: bool = True,
+           keep: np.ndarray | None = None) -> np.ndarray:
     """Polarity: the paper is the majority of pixels (a scan's dark margin left out,
-    ``margin_free``), so the side of the median with the longer tail is the ink; with
-    ``balanced``, an image whose two sides are near even goes by ``_balanced_dark_ink``
-    where it can. Returns ink bright (high values), float32 0..255."""
-    keep = margin_free(gray)
+    ``margin_free``, or ``keep`` if the caller has it), so the side of the median with the
+    longer tail is the ink; with ``balanced``, an image whose two sides are near even goes by
+    ``_balanced_dark_ink`` where it can. Returns ink bright (high values), float32 0..255."""
+    if keep is None:
+        keep = margin_free(gray)
     dark = _dark_ink(gray[keep])
     if balanced and keep.all():
         dark = _balanced_dark_ink(gray, dark)
