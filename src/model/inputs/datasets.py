@@ -284,14 +284,16 @@ class FreshSequences:
         return self.count
 
 
-def fresh_pool(manifest: dict, count: int) -> FreshSequences:
-    """The training digit pool of a dataset, reloaded from the MNIST source its manifest names.
+def fresh_pool(manifest: dict, count: int, root: str | Path | None = None) -> FreshSequences:
+    """The training digit pool of a dataset, reloaded from the MNIST source its manifest names
+    and, where it was made with fonts, the font digits stored at ``root`` (the dataset).
 
     Raises:
         DataError: the source is gone or its checksum differs from the manifest's.
     """
     from digits.blocks import split_pools
     from digits.compose import ComposeConfig
+    from digits.fonts import load_pool
     from digits.sources import load_mnist
 
     src = manifest["source"]
@@ -300,7 +302,12 @@ def fresh_pool(manifest: dict, count: int) -> FreshSequences:
     if mnist.sha256 != src["sha256"]:
         raise DataError(f"the MNIST source {src['origin']} has changed since the dataset was "
                         "made (sha256 differs); regenerate the dataset")
-    x, y = split_pools(mnist)["train"]
+    extra = None
+    if "fonts" in src:
+        if root is None:
+            raise DataError("the dataset was made with font digits; give its folder")
+        extra = load_pool(root, src["fonts"])
+    x, y = split_pools(mnist, extra)["train"]
     return FreshSequences(x, y, ComposeConfig(**manifest["compose"]), count)
 
 

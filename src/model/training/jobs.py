@@ -106,7 +106,7 @@ def run_training(opts: Options, dataset: Path, manifest: dict) -> int:
     if strategy is not None:
         config["distribute"] = {"strategy": opts.distribute,
                                 "devices": list(strategy.extended.worker_devices)}
-    training = fresh_pool(manifest, len(splits["train"])) if cfg.fresh else splits["train"]
+    training = fresh_pool(manifest, len(splits["train"]), dataset) if cfg.fresh else splits["train"]
     start_run(run_dir, config, opts.overwrite)
     log(f"training on {len(splits['train']):,} {'new ' if cfg.fresh else ''}sequences"
         f"{' per epoch' if cfg.fresh else ''}, validating on {len(splits['val']):,}"

@@ -149,6 +149,9 @@ def prepare_dataset(src: Path, out: Path, share: float, seed: int,
             shutil.copytree(src / split, tmp / split, copy_function=_link_or_copy)
             if split in splits:
                 counts[split] = _prepare_split(tmp / split, split, share, seed, workers)
+        fonts = manifest["source"].get("fonts")
+        if fonts:  # the copy's training pool, should it be composed afresh, is the source's
+            _link_or_copy(str(src / fonts["file"]), str(tmp / fonts["file"]))
         manifest = {**manifest, "prepared": {
             "share": share, "seed": seed, "splits": counts, "source": str(src),
             "how": "rendered as digits.battery renders, then model.reading.preprocess."
