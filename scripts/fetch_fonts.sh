@@ -9,6 +9,7 @@ set -euo pipefail
 OUT="${1:?usage: bash scripts/fetch_fonts.sh OUT_DIR}"
 LIST="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fonts.txt"
 command -v npm >/dev/null || { echo "error: npm is needed to fetch the fonts" >&2; exit 2; }
+mkdir -p "$(dirname "$OUT")"
 tmp="$(mktemp -d "${OUT%/}.partial.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/fonts"
