@@ -1,11 +1,11 @@
 """Digits drawn from handwriting fonts, to join MNIST's training pool.
 
-MNIST's writers are American clerks and students; the glyphs that real registers and forms
-misread most (1s with a long flag, crossed or hooked 7s, flat-topped 3s, looped 2s, 9s with a
-straight stem) are rare among them. Handwriting fonts are digitised from many more hands and
-school models, so a share of the training pool drawn from them widens the glyphs the model
-sees. The composer then treats a font's digit as any MNIST digit (size, slant, stroke width,
-elastic displacement, blur), so no two instances are alike.
+MNIST's writers are American Census Bureau employees and high-school students; the glyphs
+that real registers and forms misread most (1s with a long flag, crossed or hooked 7s,
+flat-topped 3s, looped 2s, 9s with a straight stem) are rare among them. Handwriting fonts are
+digitised from many more hands and school models, so a share of the training pool drawn from
+them widens the glyphs the model sees. The composer then treats a font's digit as any MNIST
+digit (size, slant, stroke width, elastic displacement, blur), so no two instances are alike.
 
 Each digit is rendered as MNIST's digits were normalised: the glyph's ink fitted into a 20x20
 box (aspect kept), anti-aliased, and placed in a 28x28 image by its centre of mass, white ink on
@@ -33,6 +33,9 @@ SIZE = 28
 # at 20 pixels, and real pens are thicker than most fonts' strokes. Pixels at RENDER_SIZE.
 MAX_STROKE = 4
 ASPECT = 0.2  # Width changed by up to this fraction: hands write narrower and wider than fonts.
+# A private-use code point that handwriting fonts leave undrawn: what a font draws for it is
+# its missing-glyph box, which a digit it lacks would look like.
+MISSING = "\U0010fffd"
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,9 +86,6 @@ def _load(path: Path):
         return ImageFont.truetype(str(path), RENDER_SIZE)
     except OSError as e:
         raise DataError(f"cannot read the font {path}: {e}") from None
-
-
-MISSING = "\U0010fffd"  # A private-use code point no font draws: its box is the missing glyph.
 
 
 def _draw(font, text: str, stroke: int):
