@@ -98,14 +98,17 @@ def _draw(font, text: str, stroke: int):
     return canvas
 
 
-def render_digit(font, digit: int, stroke: int, aspect: float) -> np.ndarray | None:
+def render_digit(font, digit: int, stroke: int, aspect: float,
+                 missing: bytes | None = None) -> np.ndarray | None:
     """One digit in MNIST's layout, or None where the font draws nothing for it or only its
-    missing-glyph box."""
+    missing-glyph box (``missing``: that box drawn at this stroke, if the caller has it)."""
     from PIL import Image
 
     canvas = _draw(font, str(digit), stroke)
     box = canvas.getbbox()
-    if box is None or canvas.tobytes() == _draw(font, MISSING, stroke).tobytes():
+    if missing is None:
+        missing = _draw(font, MISSING, stroke).tobytes()
+    if box is None or canvas.tobytes() == missing:
         return None
     glyph = canvas.crop(box)
     w, h = glyph.size
@@ -141,6 +144,7 @@ def render_pool(folder: str | Path, count: int, seed: int) -> FontDigits:
     rng = np.random.default_rng(seed)
     per = math.ceil(count / (len(families) * 10))
     fonts = {p: _load(p) for paths in families.values() for p in paths}
+    missing: dict[tuple[Path, int], bytes] = {}  # each file's missing-glyph box, per stroke
     images, labels = [], []
     for name, paths in families.items():
         for digit in range(10):
@@ -151,7 +155,9 @@ def render_pool(folder: str | Path, count: int, seed: int) -> FontDigits:
                 path = paths[rng.integers(len(paths))]
                 stroke = int(rng.integers(0, MAX_STROKE + 1))
                 aspect = float(rng.uniform(1 - ASPECT, 1 + ASPECT))
-                image = render_digit(fonts[path], digit, stroke, aspect)
+                if (path, stroke) not in missing:
+                    missing[path, stroke] = _draw(fonts[path], MISSING, stroke).tobytes()
+                image = render_digit(fonts[path], digit, stroke, aspect, missing[path, stroke])
                 if image is not None:
                     images.append(image)
                     labels.append(digit)
