@@ -137,6 +137,10 @@ def build_parser() -> Parser:
     p.add_argument("--from", dest="from_run", type=path, metavar="RUN_DIR",
                    help="fine-tune the model of this finished run (same architecture) instead "
                         "of training from scratch, with the fine-tuning defaults below")
+    p.add_argument("--teacher", type=path, metavar="RUN_DIR",
+                   help="also learn this finished run's per-frame readings (a committee, "
+                        "python -m model.committee; same frame rate): knowledge distillation; "
+                        "generated datasets only")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="'tiny' is a seconds-long configuration for tests")
     p.add_argument("--beam-width", type=number(int, 1, MAX_BEAM), default=10,
@@ -196,7 +200,7 @@ def options_from(args: argparse.Namespace) -> Options:
                    beam_width=args.beam_width, top_paths=args.top_paths,
                    tensorboard=args.tensorboard, refresh_figures=args.refresh_figures,
                    skip_corrupt=args.skip_corrupt, distribute=args.distribute,
-                   devices=args.devices)
+                   devices=args.devices, teacher=args.teacher)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         if folder is not None:
             if args.evaluate is not None:
                 return run_folder_evaluation(opts, folder)
+            if args.teacher is not None:
+                raise DataError("--teacher trains on generated datasets, not on a labelled "
+                                "folder")
             if args.from_run is None:
                 raise DataError(f"{folder} is a labelled folder (labels.csv, no manifest.json):"
                                 " fine-tune a finished run on it with --from RUN_DIR, or "
@@ -225,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset = resolve_dataset(args.dataset)
         manifest = read_manifest(dataset)
         if args.evaluate is not None:
+            if args.teacher is not None:
+                raise DataError("--evaluate and --teacher exclude each other")
             return run_evaluation(opts, dataset, manifest)
         return run_training(opts, dataset, manifest)
     except DataError as e:

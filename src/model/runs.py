@@ -194,6 +194,8 @@ def load_run(run_dir: Path):
     if not zipfile.is_zipfile(model_path):
         raise DataError(f"{model_path} is not a .keras archive")
     check_archive(model_path)
+    import model.layers  # noqa: F401  (registers the committee's layer for loading)
+
     try:
         model = keras.models.load_model(model_path, safe_mode=True)
     except Exception as e:  # Keras raises many types for a damaged archive
@@ -201,6 +203,18 @@ def load_run(run_dir: Path):
         raise DataError(f"{model_path} could not be loaded: {first}") from None
     check_model(model, net, model_path)
     return model, net, config
+
+
+def refuse_committee(run_dir: Path, config: dict, what: str) -> None:
+    """A committee (``model.committee``) is read, not trained: its members are.
+
+    Raises:
+        DataError: ``config`` is a committee's.
+    """
+    if "committee" in config:
+        raise DataError(f"{run_dir} is a committee of {len(config['committee'])} runs; "
+                        f"{what} one of its members, or teach one network from it "
+                        "(model.icr --teacher)")
 
 
 def check_archive(path: Path) -> None:

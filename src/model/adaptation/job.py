@@ -130,7 +130,7 @@ def adapt(root: Path, from_run: Path, run_dir: Path, cfg: AdaptConfig = AdaptCon
     from model.adaptation.images import find_images
     from model.reading import calibration
     from model.reading.folder import prepare_folder_ways
-    from model.runs import CONFIG, METRICS, load_run, read_net
+    from model.runs import CONFIG, METRICS, load_run, read_net, refuse_committee
     from model.training.train import set_threads
 
     check_config(cfg)
@@ -141,6 +141,7 @@ def adapt(root: Path, from_run: Path, run_dir: Path, cfg: AdaptConfig = AdaptCon
     threads = set_threads()
     tf.config.experimental.enable_op_determinism()  # the same seed, the same weights
     model, net, from_config = load_run(from_run)
+    refuse_committee(from_run, from_config, "adapt")
     identity = _identity(images, from_run, from_config, net, cfg)
     if overwrite and run_dir.exists():
         check_replaceable(run_dir, CONFIG, "a run directory")

@@ -34,7 +34,7 @@ def strategy_from(opts: Options):
 
 def train_and_report(opts: Options, run_dir: Path, training, val, test, net: NetConfig,
                      cfg: TrainConfig, strategy=None, initial: Path | None = None,
-                     augment=None, extra: dict | None = None) -> dict:
+                     augment=None, extra: dict | None = None, teacher=None) -> dict:
     """Train, draw the curves and the model, evaluate on ``test``: the artefacts of a run."""
     from model.evaluation.plots import plot_curves, plot_graph, plot_summary
     from model.inputs.datasets import FreshSequences, naming_corrupt_images
@@ -44,7 +44,7 @@ def train_and_report(opts: Options, run_dir: Path, training, val, test, net: Net
     stored = [s for s in (training, val, test) if not isinstance(s, FreshSequences)]
     with naming_corrupt_images(stored):
         model = train(run_dir, training, val, net, cfg, log=log, tensorboard=opts.tensorboard,
-                      strategy=strategy, initial=initial, augment=augment)
+                      strategy=strategy, initial=initial, augment=augment, teacher=teacher)
         log(f"trained in {time.time() - start:.0f} s")
         plot_curves(run_dir / "history.csv", run_dir / "curves.png")
         log(plot_graph(model, run_dir / "model_graph.png"))
@@ -63,9 +63,24 @@ def train_and_report(opts: Options, run_dir: Path, training, val, test, net: Net
 def load_from_run(opts: Options):
     """The run that --from names: (its model.keras path, the model, its NetConfig, its
     config.json)."""
+    from model.runs import load_run, refuse_committee
+
+    loaded = load_run(opts.from_run)
+    refuse_committee(opts.from_run, loaded[2], "fine-tune")
+    return opts.from_run / "model.keras", *loaded
+
+
+def load_teacher(run_dir: Path, net: NetConfig):
+    """The run that --teacher names: (its model, its config.json), checked to read the
+    frames the student's network reads."""
     from model.runs import load_run
 
-    return opts.from_run / "model.keras", *load_run(opts.from_run)
+    model, teacher_net, config = load_run(run_dir)
+    if (teacher_net.height, teacher_net.width_factor) != (net.height, net.width_factor):
+        raise DataError(f"--teacher {run_dir} reads {teacher_net.height}-pixel-high images "
+                        f"into a time step per {teacher_net.width_factor} columns; the network "
+                        f"trained reads {net.height} and {net.width_factor}")
+    return model, config
 
 
 def describe_from(run_dir: Path, config: dict) -> dict:
@@ -86,6 +101,7 @@ def run_training(opts: Options, dataset: Path, manifest: dict) -> int:
         raise DataError(f"{opts.from_run} reads {start_net.height}-pixel-high images; "
                         f"{dataset} holds {height}-pixel-high ones")
     net, cfg = configs(opts, height, start_net)
+    teacher, teacher_config = load_teacher(opts.teacher, net) if opts.teacher else (None, None)
     strategy = strategy_from(opts)
     run_dir = new_run_dir(dataset.name, opts.run_dir, opts.overwrite, opts.from_run)
     # Through JSON once, so that it compares equal to a config.json read back.
@@ -94,7 +110,11 @@ def run_training(opts: Options, dataset: Path, manifest: dict) -> int:
                                     "net": net.to_dict(), "train": cfg.to_dict()}))
     if initial is not None:
         config["from"] = describe_from(opts.from_run, from_config)
-    check_resumable(run_dir, config, ("net", "train", "from"), opts.overwrite)
+    if teacher is not None:
+        config["teacher"] = {"run": str(opts.teacher.resolve()),
+                             **({"committee": teacher_config["committee"]}
+                                if "committee" in teacher_config else {})}
+    check_resumable(run_dir, config, ("net", "train", "from", "teacher"), opts.overwrite)
     # Every check on the data comes before the run directory is touched.
     splits = {s: open_split(dataset, manifest, s, height, opts.skip_corrupt, log)
               for s in ("train", "val", "test")}
@@ -115,7 +135,7 @@ def run_training(opts: Options, dataset: Path, manifest: dict) -> int:
         log(f"--distribute {opts.distribute}: {strategy.num_replicas_in_sync} replicas "
             f"({', '.join(strategy.extended.worker_devices)}), global batch {cfg.batch_size}")
     metrics = train_and_report(opts, run_dir, training, splits["val"], splits["test"], net, cfg,
-                               strategy, initial)
+                               strategy, initial, teacher=teacher)
     print(f"test exact accuracy: greedy {100 * metrics['greedy']['exact']:.2f}%, "
           f"beam {100 * metrics['beam']['exact']:.2f}%")
     return 0

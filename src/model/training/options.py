@@ -47,6 +47,7 @@ class Options:
     skip_corrupt: bool = False
     distribute: str | None = None
     devices: str | None = None
+    teacher: Path | None = None
 
 
 def flag(field_name: str) -> str:

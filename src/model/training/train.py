@@ -291,7 +291,7 @@ def resume_epoch(run_dir: Path) -> int | None:
 def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
           val_split: Split | ShardedSplit, net: NetConfig, cfg: TrainConfig, log=print,
           tensorboard: bool = False, strategy=None, initial: Path | None = None,
-          augment=None, initial_competes: bool = True):
+          augment=None, initial_competes: bool = True, teacher=None):
     """Train a model into ``run_dir``; resumes from its backup if a previous run was killed.
 
     Args:
@@ -309,11 +309,15 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
             (``model.adaptation``) validates on the starting model's own readings, which
             that model always reproduces best, so there it does not, and the best epoch
             wins; the adaptation's guard compares the start and the result instead.
+        teacher: a loaded model of the same frame rate whose readings the model also learns
+            (``model.training.distill``), or None. With a teacher ``initial`` never competes.
 
     Returns:
         The model with the best validation exact accuracy, also saved as run_dir/model.keras.
     """
     import keras
+
+    from model.training.distill import DistillCTC, taught
 
     if (run_dir / FINAL).is_file() and not (run_dir / BACKUP).exists():
         # Killed after the final save and the clean-up, before the reports: the training
@@ -334,7 +338,7 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
         # A plain rate that the Schedule callback sets per batch: a time budget decides
         # the epoch count, and so the schedule's length, only after the first epoch.
         model.compile(optimizer=keras.optimizers.Adam(learning_rate(0, 1, 1, cfg.learning_rate)),
-                      loss=keras.losses.CTC())
+                      loss=keras.losses.CTC() if teacher is None else DistillCTC())
 
     if isinstance(train_split, FreshSequences):
         train_ds = make_fresh_dataset(train_split, cfg.batch_size, cfg.seed)
@@ -345,8 +349,12 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     train_ds = stretched(train_ds, cfg.stretch, cfg.seed)
     train_ds = lowered(sheared(train_ds, cfg.shear, cfg.seed), cfg.lowres, cfg.seed)
     val_ds = make_dataset(val_split, 256, net.height)
+    if teacher is not None:  # last, so that it reads the images the student reads
+        train_ds, val_ds = taught(train_ds, teacher), taught(val_ds, teacher)
     baseline = None
-    if initial is not None and initial_competes:
+    # Taught by a teacher, the run is to read as the teacher does, which the validation
+    # labels do not measure: the starting model would win on them and nothing be learned.
+    if initial is not None and initial_competes and teacher is None:
         from model.evaluation.evaluate import greedy_readings
         from model.evaluation.metrics import evaluate
 
@@ -381,6 +389,8 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
         interpolate_start(run_dir, model, initial, cfg.interpolate, val_split, net, log)
     if (run_dir / BEST).is_file():
         best = keras.models.load_model(run_dir / BEST, safe_mode=True)
+        if teacher is not None:  # the run's model is a plain network, loadable anywhere
+            best.compile(optimizer=best.optimizer, loss=keras.losses.CTC())
         save_atomically(best, run_dir / FINAL)
         (run_dir / BEST).unlink()
     elif (run_dir / FINAL).is_file():  # a crash came after the final save: keep that model
