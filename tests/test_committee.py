@@ -59,19 +59,36 @@ def test_model_read_reads_with_a_committee(committee, tmp_path, capsys):
     assert str(path) in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("case", ["one", "architectures", "missing", "exists"])
+@pytest.mark.parametrize("case", ["one", "architectures", "missing", "exists", "member",
+                                  "nested", "not a run"])
 def test_bad_committees_are_one_line_errors(case, runs, committee, tmp_path, capsys):
     out = tmp_path / "c"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
     args = {"one": [out, runs / "a"],
             "architectures": [out, runs / "a", runs / "wide"],
             "missing": [out, runs / "a", tmp_path / "nope"],
-            "exists": [committee, runs / "a", runs / "b"]}[case]
+            "exists": [committee, runs / "a", runs / "b"],
+            "member": [runs / "a", runs / "a", runs / "b", "--overwrite"],
+            "nested": [out, committee, runs / "a"],
+            "not a run": [tmp_path / "mine", runs / "a", runs / "b", "--overwrite"]}[case]
     before = (committee / "model.keras").read_bytes()
     assert committee_main([str(a) for a in args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert not (out / "model.keras").exists()
     assert (committee / "model.keras").read_bytes() == before
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_overwrite_replaces_a_committee_whole(runs, committee, tmp_path):
+    out = tmp_path / "c"
+    assert committee_main([str(out), str(runs / "a"), str(runs / "b")]) == 0
+    (out / "stale.txt").write_text("from before")
+    assert committee_main([str(out), str(runs / "b"), str(runs / "a"), "--overwrite"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["committee"] == [str((runs / n).resolve()) for n in "ba"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.keras"]
 
 
 def test_distillation_loss_is_ctc_when_the_teacher_agrees_and_more_otherwise():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from digits.cli import Parser, fail, path
 from digits.errors import DataError
-from digits.files import replacing, write_json
+from digits.files import building_dir, check_replaceable, write_json
 
 
 def build_committee(models: list, net, name: str = "committee"):
@@ -38,31 +38,34 @@ def build_committee(models: list, net, name: str = "committee"):
 
 
 def make_committee(out: Path, runs: list[Path], overwrite: bool = False, log=print) -> None:
-    """Write the committee of ``runs`` to the run directory ``out``.
+    """Write the committee of ``runs`` as the run directory ``out``, whole or not at all.
 
     Raises:
-        DataError: fewer than two runs, a run that is not finished, runs of different
-            architectures, or ``out`` already holding a model without ``overwrite``.
+        DataError: fewer than two runs, a run that is not finished or is a committee itself,
+            runs of different architectures, ``out`` among them, or ``out`` existing
+            without ``overwrite`` (or, with it, not a run directory).
     """
-    from model.runs import load_run
+    from model.runs import CONFIG, load_run, refuse_committee
 
     if len(runs) < 2:
         raise DataError("a committee needs at least two runs")
-    if (out / "model.keras").exists() and not overwrite:
-        raise DataError(f"{out} already holds a model; give --overwrite to replace it")
+    if any(run.resolve() == out.resolve() for run in runs):
+        raise DataError(f"{out} is one of the committee's runs; write it elsewhere")
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} already exists; give --overwrite to replace it")
+    check_replaceable(out, CONFIG, "a run directory")
     loaded = [load_run(run) for run in runs]
-    net = loaded[0][1]
-    for run, (_, other, _) in zip(runs[1:], loaded[1:], strict=True):
-        if other != net:
+    for run, (_, net, config) in zip(runs, loaded, strict=True):
+        refuse_committee(run, config, "make a committee of")
+        if net != loaded[0][1]:
             raise DataError(f"{run} is not the architecture of {runs[0]}: a committee's "
                             "members read the same frames")
-    model = build_committee([m for m, _, _ in loaded], net)
-    out.mkdir(parents=True, exist_ok=True)
-    config = json.loads((runs[0] / "config.json").read_text())
+    model = build_committee([m for m, _, _ in loaded], loaded[0][1])
+    config = json.loads((runs[0] / CONFIG).read_text())
     config["committee"] = [str(run.resolve()) for run in runs]
-    with replacing(out / "model.keras") as tmp:
-        model.save(tmp)
-    write_json(out / "config.json", config)
+    with building_dir(out) as tmp:
+        model.save(tmp / "model.keras")
+        write_json(tmp / CONFIG, config)
     log(f"committee of {len(runs)} runs ({model.count_params():,} parameters): {out}")
 
 
@@ -70,7 +73,8 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m model.committee", description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=path, help="run directory to write the committee to")
     p.add_argument("runs", type=path, nargs="+", help="finished run directories, two or more")
-    p.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT if it is a run directory (one holding config.json)")
     return p
 
 
