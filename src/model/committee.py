@@ -6,7 +6,8 @@ The committee's output per time step is the log of the mean of its members' soft
 outputs, so it is a run like any other (``model.keras`` and ``config.json``, the first
 member's): ``model.read --run OUT`` reads with it and ``model.icr --teacher OUT`` teaches one
 network from it (``model.training.distill``). Members trained on different varieties of
-digits err on different real hands, and where they disagree the mean is the surer reading.
+digits misread partly different real images, and where they disagree the mean of their
+distributions is the surer reading; docs/training.md has what that bought, and at what cost.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ committee, ``model.committee``, or any run of the same frame rate), and the loss
 CTC loss of the labels the Kullback-Leibler divergence of the student's per-frame class
 distribution from the teacher's, summed over the frames as the CTC loss is summed over a
 sequence. The teacher's distribution says more than the label: which frames carry a digit
-and how sure several networks are of it, so one network can learn what a committee reads
-at one network's cost.
+and how sure several networks are of it, which is how one network may learn what a
+committee reads at one network's cost (docs/training.md: three fine-tuning epochs on
+generated sequences did not carry a committee's gain on real hands).
 
 The teacher's logits travel with the labels: the loss gets (batch, frames, 11 + 1), the
 teacher's log-probabilities and, in the last channel, the label padded with zeros (CTC's
