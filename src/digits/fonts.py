@@ -99,15 +99,13 @@ def _draw(font, text: str, stroke: int):
 
 
 def render_digit(font, digit: int, stroke: int, aspect: float,
-                 missing: bytes | None = None) -> np.ndarray | None:
+                 missing: bytes) -> np.ndarray | None:
     """One digit in MNIST's layout, or None where the font draws nothing for it or only its
-    missing-glyph box (``missing``: that box drawn at this stroke, if the caller has it)."""
+    missing-glyph box (``missing``: that box's bytes as ``_draw`` draws it at this stroke)."""
     from PIL import Image
 
     canvas = _draw(font, str(digit), stroke)
     box = canvas.getbbox()
-    if missing is None:
-        missing = _draw(font, MISSING, stroke).tobytes()
     if box is None or canvas.tobytes() == missing:
         return None
     glyph = canvas.crop(box)

@@ -12,7 +12,6 @@ distributions is the surer reading; docs/training.md has what that bought, and a
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def make_committee(out: Path, runs: list[Path], overwrite: bool = False, log=pri
             runs of different architectures, ``out`` among them, or ``out`` existing
             without ``overwrite`` (or, with it, not a run directory).
     """
-    from model.runs import CONFIG, load_run, refuse_committee
+    from model.runs import CONFIG, MODEL, load_run, refuse_committee
 
     if len(runs) < 2:
         raise DataError("a committee needs at least two runs")
@@ -62,10 +61,10 @@ def make_committee(out: Path, runs: list[Path], overwrite: bool = False, log=pri
             raise DataError(f"{run} is not the architecture of {runs[0]}: a committee's "
                             "members read the same frames")
     model = build_committee([m for m, _, _ in loaded], loaded[0][1])
-    config = json.loads((runs[0] / CONFIG).read_text())
-    config["committee"] = [str(run.resolve()) for run in runs]
+    # The first member's config.json, as load_run read it, with the members named.
+    config = {**loaded[0][2], "committee": [str(run.resolve()) for run in runs]}
     with building_dir(out) as tmp:
-        model.save(tmp / "model.keras")
+        model.save(tmp / MODEL)
         write_json(tmp / CONFIG, config)
     log(f"committee of {len(runs)} runs ({model.count_params():,} parameters): {out}")
 

@@ -43,8 +43,11 @@ def train_and_report(opts: Options, run_dir: Path, training, val, test, net: Net
     start = time.time()
     stored = [s for s in (training, val, test) if not isinstance(s, FreshSequences)]
     with naming_corrupt_images(stored):
+        # Taught by a teacher, the run is to read as the teacher does, which the validation
+        # labels do not measure: the starting model would win on them and nothing be learned.
         model = train(run_dir, training, val, net, cfg, log=log, tensorboard=opts.tensorboard,
-                      strategy=strategy, initial=initial, augment=augment, teacher=teacher)
+                      strategy=strategy, initial=initial, augment=augment,
+                      initial_competes=teacher is None, teacher=teacher)
         log(f"trained in {time.time() - start:.0f} s")
         plot_curves(run_dir / "history.csv", run_dir / "curves.png")
         log(plot_graph(model, run_dir / "model_graph.png"))

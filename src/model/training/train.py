@@ -310,7 +310,7 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
             that model always reproduces best, so there it does not, and the best epoch
             wins; the adaptation's guard compares the start and the result instead.
         teacher: a loaded model of the same frame rate whose readings the model also learns
-            (``model.training.distill``), or None. With a teacher ``initial`` never competes.
+            (``model.training.distill``), or None.
 
     Returns:
         The model with the best validation exact accuracy, also saved as run_dir/model.keras.
@@ -352,9 +352,7 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     if teacher is not None:  # last, so that it reads the images the student reads
         train_ds, val_ds = taught(train_ds, teacher), taught(val_ds, teacher)
     baseline = None
-    # Taught by a teacher, the run is to read as the teacher does, which the validation
-    # labels do not measure: the starting model would win on them and nothing be learned.
-    if initial is not None and initial_competes and teacher is None:
+    if initial is not None and initial_competes:
         from model.evaluation.evaluate import greedy_readings
         from model.evaluation.metrics import evaluate
 
