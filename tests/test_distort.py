@@ -9,6 +9,8 @@ from model.training.distort import (
     DistortConfig,
     distort_batch,
     distorted,
+    erase_batch,
+    erased,
     lower_resolution,
     lowered,
     shear_batch,
@@ -209,3 +211,39 @@ def test_sheared_passes_labels_and_draws_each_epoch_anew():
     np.testing.assert_array_equal(first[0][1], labels.numpy())
     assert not np.array_equal(first[0][0], second[0][0])
     assert sheared(ds, 0.0, 9) is ds
+
+
+def test_erase_zero_changes_nothing():
+    images = _batch(n=3)
+    assert erase_batch(images, tf.constant([1, 2]), 0.0) is images
+
+
+def test_erase_cuts_strokes_of_the_chosen_images_to_the_paper_in_small_squares():
+    images = np.full((200, 28, 60, 1), 20.0, np.float32)  # grey paper
+    images[:, 4:24, 30:33, 0] = 255  # one stroke, far from the left half
+    out = erase_batch(tf.constant(images), tf.constant([5, 6]), 0.5).numpy()
+    assert out.shape == images.shape and out.dtype == np.float32
+    changed = out != images
+    assert (out[changed] == 20).all()  # cut to the paper, nothing added
+    chosen = changed.any(axis=(1, 2, 3))
+    assert 0.35 < chosen.mean() < 0.65  # about the share asked
+    assert not changed[..., :20, :].any()  # centred on the stroke: the paper far off kept
+    # Three squares of at most 0.22 of the height (6.16 pixels: 7 pixel centres across).
+    cols = np.flatnonzero(changed.any(axis=(0, 1, 3)))
+    assert cols.min() >= 31 - 4 and cols.max() <= 32 + 4
+    assert changed[chosen].sum(axis=(1, 2, 3)).max() <= 3 * 7 * 7
+
+
+def test_erase_repeats_with_its_seed_and_differs_with_another():
+    a = erase_batch(_batch(8), tf.constant([3, 4]), 1.0).numpy()
+    np.testing.assert_array_equal(a, erase_batch(_batch(8), tf.constant([3, 4]), 1.0).numpy())
+    assert not np.array_equal(a, erase_batch(_batch(8), tf.constant([3, 5]), 1.0).numpy())
+
+
+def test_erased_passes_labels_and_draws_each_epoch_anew():
+    labels = tf.reshape(tf.range(30), (6, 5))
+    ds = erased(tf.data.Dataset.from_tensor_slices((_batch(6), labels)).batch(6), 1.0, 9)
+    first, second = [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(2)]
+    np.testing.assert_array_equal(first[0][1], labels.numpy())
+    assert not np.array_equal(first[0][0], second[0][0])
+    assert erased(ds, 0.0, 9) is ds

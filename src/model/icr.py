@@ -92,6 +92,10 @@ TRAIN_FLAGS = {"epochs": (number(int, 1, 10_000), "most epochs (early stopping m
                "shear": (number(float, 0, 1),
                          "lean each training image by a shear of up to this many pixels "
                          "per row, either way, drawn anew every batch (0: off)"),
+               "erase": (number(float, 0, 1),
+                         "share of training images cut across their strokes in three "
+                         "places, small squares set to the paper, drawn anew every batch "
+                         "(0: off)"),
                "average_last": (number(int, 0, 1000),
                                 "average the weights of the last N epochs run and keep the "
                                 "average if it reads the validation split at least as well "

@@ -27,7 +27,7 @@ from model.inputs.datasets import (
 )
 from model.inputs.records import ShardedSplit
 from model.network import NetConfig, build_model
-from model.training.distort import distorted, lowered, sheared, stretched
+from model.training.distort import distorted, erased, lowered, sheared, stretched
 
 BACKUP = "backup"  # BackupAndRestore's directory inside a run directory
 BEST = "best.keras"
@@ -72,6 +72,9 @@ class TrainConfig:
     # Each training image leaned by a shear drawn uniformly up to this, either way, in
     # pixels per row (model.training.distort.shear_batch); 0: off.
     shear: float = 0.0
+    # Share of training images cut across their strokes in a few places each batch, small
+    # squares set to the paper (model.training.distort.erase_batch); 0: off.
+    erase: float = 0.0
     # With a starting model (fine-tuning): keep its weights moved this fraction of the way
     # toward the trained ones; 1: the trained weights. Halfway kept most of what fine-tuning
     # on synthetic variety gained and gave back what it cost on real hands (weight-space
@@ -348,6 +351,7 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
     train_ds = distorted(train_ds, cfg.distort, cfg.seed)
     train_ds = stretched(train_ds, cfg.stretch, cfg.seed)
     train_ds = lowered(sheared(train_ds, cfg.shear, cfg.seed), cfg.lowres, cfg.seed)
+    train_ds = erased(train_ds, cfg.erase, cfg.seed)
     val_ds = make_dataset(val_split, 256, net.height)
     if teacher is not None:  # last, so that it reads the images the student reads
         train_ds, val_ds = taught(train_ds, teacher), taught(val_ds, teacher)
