@@ -107,6 +107,16 @@ def table(read: dict) -> dict:
             "renderings": {r: group(lambda n, r=r: n == r) for r in sorted(set(names))}}
 
 
+def misread(read: dict) -> list[dict]:
+    """Each image some path misread, by name, with every path's reading: two runs' files
+    compare image by image (bench/compare.py)."""
+    return [{"file_name": n, "text": t, "rendering": r,
+             **{p: read[p]["texts"][i] for p in PATHS}}
+            for i, (n, t, r) in enumerate(zip(read["names"], read["truths"],
+                                              read["renderings"], strict=True))
+            if any(read[p]["texts"][i] != t for p in PATHS)]
+
+
 def print_table(title: str, rows: dict) -> None:
     print(f"{title:<26}{'images':>7}  {'default path':>16}  {'direct':>16}  {'points':>7}"
           f"  {'control':>16}   (exact / CER)")
@@ -186,12 +196,7 @@ def main(argv=None) -> int:
     results.update({"run": str(args.run), "battery": str(args.battery), "decoder": DECODER,
                     "seconds": {p: read[p]["seconds"] for p in PATHS},
                     "unreadable": {p: read[p]["unreadable"] for p in PATHS},
-                    "misread": [{"file_name": n, "text": t, "rendering": r,
-                                 **{p: read[p]["texts"][i] for p in PATHS}}
-                                for i, (n, t, r) in enumerate(zip(
-                                    read["names"], read["truths"], read["renderings"],
-                                    strict=True))
-                                if any(read[p]["texts"][i] != t for p in PATHS)]})
+                    "misread": misread(read)})
     return report(results, "battery.py", argv, args.json)
 
 

@@ -292,7 +292,7 @@ def main(argv=None) -> int:
                   for name, entry in confidence_report.items() for side in HALVES
                   if side in entry})
     if args.battery:
-        from battery import print_table, read_battery, table
+        from battery import misread, print_table, read_battery, table
 
         read = read_battery(model, net, args.battery, args.beam_width, args.limit, prep,
                             args.ways)
@@ -301,7 +301,7 @@ def main(argv=None) -> int:
         print_table("renderings battery", {"overall": overall["overall"],
                                            **overall["kinds"]})
         results["battery"] = {"dir": str(args.battery), "overall": overall["overall"],
-                              "kinds": overall["kinds"]}
+                              "kinds": overall["kinds"], "misread": misread(read)}
         entry = {}
         for path in ("default", "direct"):
             raw, calibrated = confidences(model, read[path]["signals"])

@@ -1,5 +1,6 @@
 """Shared fixtures: a small, fake, tagged MNIST so tests never need the network."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,16 @@ def png():
     mnist = fake_mnist()
     chunk = compose(mnist.x_train, mnist.y_train, 1, ComposeConfig(), np.random.default_rng(1))
     return png_bytes(255 - chunk.images[0])
+
+
+def bench_module(name: str):
+    """bench/NAME.py as a module (bench/ is not a package; its scripts import each other)."""
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", bench / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(bench))
+    return module

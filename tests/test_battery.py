@@ -2,16 +2,14 @@
 errors; and bench/battery.py's reading of one with the shipped model."""
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import without_tensorflow
+from conftest import bench_module, without_tensorflow
 from digits import battery
 from digits.battery import KINDS, direct_folder, main, read_renderings, render_battery
 
@@ -250,19 +248,6 @@ def test_failure_leaves_nothing(tmp_path, monkeypatch, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == [f"error: cannot write {tmp_path / 'b'}: No space left on device"]
     assert list(tmp_path.iterdir()) == []
-
-
-def bench_module(name: str):
-    """bench/NAME.py as a module (bench/ is not a package; its scripts import each other)."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}",
-                                                      ROOT / "bench" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return module
 
 
 def test_bench_reads_both_paths(made):
