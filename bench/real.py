@@ -10,7 +10,9 @@ chosen on the tune half, and the report half is the figure to quote. Each image 
 ``model.reading.preprocess`` (``--raw``: only grayscale, inverted when the paper is light, and
 resized to the model's height, to measure what preprocessing buys) and is decoded three
 ways: greedy, beam, and beam constrained to the folder's own range of lengths. Writes a
-grid of misread images per folder with ``--grid``. A benchmark, not a test.
+grid of misread images per folder with ``--grid``; ``--json`` keeps each misread image by
+name, so that ``bench/compare.py`` can compare two runs image by image. A benchmark, not
+a test.
 """
 
 from __future__ import annotations
