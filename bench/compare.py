@@ -20,9 +20,8 @@ import json
 import sys
 from pathlib import Path
 
-from common import report
-
-HALVES = ("tune", "report", "all")
+from common import report  # first: it puts src/ on the path
+from model.reading.folder import HALVES
 
 
 def load(path: Path) -> dict:
@@ -41,15 +40,10 @@ def groups(data: dict) -> dict[str, tuple[int, set[str]]]:
     battery's default path, as far as the JSON holds them."""
     out = {}
     for folder, entry in data.get("folders", {}).items():
-        for side in HALVES:
-            scored = entry if side == "all" else entry.get(side)
-            if side == "all" and any(s in entry for s in HALVES[:2]):
-                continue  # read whole: each half is scored by itself
-            if not scored:
-                continue
+        for side in (s for s in HALVES if s in entry):  # a folder read whole has both
             out[f"{folder} {side}"] = (
-                scored["images"],
-                {m["file_name"] for m in entry["misread"] if side == "all" or m["half"] == side})
+                entry[side]["images"],
+                {m["file_name"] for m in entry["misread"] if m["half"] == side})
     battery = data.get("battery", {}) if "folders" in data else data
     if "misread" in battery:
         out["battery (default path)"] = (

@@ -10,8 +10,8 @@ compare = bench_module("compare")
 
 
 def real_json(path, misread: dict[str, set[str]], images: int = 10):
-    """What bench/real.py --json writes for one folder read as its tune half: ``misread``
-    maps the half to the names of its misread images."""
+    """What bench/real.py --json writes for one folder: ``misread`` maps each half read to
+    the names of its misread images."""
     entry = {"images": images, "misread": [
         {"file_name": n, "half": side, "text": "1", "beam": "7"}
         for side, names in misread.items() for n in sorted(names)]}
