@@ -8,7 +8,7 @@ import pytest
 
 import model.training.train as train_module
 from model.inputs.datasets import load_split, make_dataset
-from model.network import NetConfig
+from model.network import NetConfig, build_model
 from model.training.train import TrainConfig
 
 
@@ -190,3 +190,19 @@ def test_threads_are_one_per_core_and_two_inter_op_unless_the_environment_says()
     # An environment setting is left to TensorFlow: the configuration is not touched.
     lines = _threads_in_a_new_process({"TF_NUM_INTEROP_THREADS": "1"})
     assert lines[-1] == "0"
+
+
+def test_weight_decay_shrinks_the_kernels_alone():
+    # With a zero gradient Adam does not move a weight, so what moves is the decay alone:
+    # kernels by rate x decay, biases and batch normalisation not at all.
+    model = build_model(NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,)))
+    cfg = TrainConfig(learning_rate=1e-2, weight_decay=0.5)
+    opt = train_module.optimizer(cfg)
+    opt.learning_rate = 0.1
+    before = {v.path: np.asarray(v).copy() for v in model.trainable_variables}
+    opt.apply_gradients([(keras.ops.zeros_like(v), v) for v in model.trainable_variables])
+    for v in model.trainable_variables:
+        decayed = v.path.endswith("kernel")
+        want = before[v.path] * (1 - 0.1 * 0.5) if decayed else before[v.path]
+        np.testing.assert_allclose(np.asarray(v), want, rtol=1e-6, err_msg=v.path)
+    assert type(train_module.optimizer(TrainConfig())).__name__ == "Adam"

@@ -100,6 +100,9 @@ TRAIN_FLAGS = {"epochs": (number(int, 1, 10_000), "most epochs (early stopping m
                                 "average the weights of the last N epochs run and keep the "
                                 "average if it reads the validation split at least as well "
                                 "as the best epoch (0: off)"),
+               "weight_decay": (number(float, 0, 1.0),
+                                "decoupled weight decay on the kernels (AdamW; 0: plain "
+                                "Adam)"),
                "interpolate": (number(float, 0.01, 1.0),
                                "with --from: keep the starting weights moved this fraction "
                                "of the way toward the trained ones (1: the trained weights; "

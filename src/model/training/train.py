@@ -80,9 +80,26 @@ class TrainConfig:
     # on synthetic variety gained and gave back what it cost on real hands (weight-space
     # ensembling, Wortsman et al. 2022). See interpolate_start.
     interpolate: float = 1.0
+    # Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): each step shrinks the
+    # kernels by rate x this; biases and batch-normalisation parameters are left alone.
+    # 0: plain Adam.
+    weight_decay: float = 0.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def optimizer(cfg: TrainConfig):
+    """Adam, or AdamW with ``cfg.weight_decay`` on the kernels alone. Its rate is a plain
+    number that the Schedule callback sets per batch."""
+    import keras
+
+    rate = learning_rate(0, 1, 1, cfg.learning_rate)
+    if cfg.weight_decay <= 0:
+        return keras.optimizers.Adam(rate)
+    adamw = keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay)
+    adamw.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return adamw
 
 
 def save_atomically(model, path: Path) -> None:
@@ -340,7 +357,7 @@ def train(run_dir: Path, train_split: Split | ShardedSplit | FreshSequences,
         steps = math.ceil(len(train_split) / cfg.batch_size)
         # A plain rate that the Schedule callback sets per batch: a time budget decides
         # the epoch count, and so the schedule's length, only after the first epoch.
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate(0, 1, 1, cfg.learning_rate)),
+        model.compile(optimizer=optimizer(cfg),
                       loss=keras.losses.CTC() if teacher is None else DistillCTC())
 
     if isinstance(train_split, FreshSequences):
