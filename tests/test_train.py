@@ -196,9 +196,8 @@ def test_weight_decay_shrinks_the_kernels_alone():
     # With a zero gradient Adam does not move a weight, so what moves is the decay alone:
     # kernels by rate x decay, biases and batch normalisation not at all.
     model = build_model(NetConfig(conv_filters=(4, 8, 8), dense=8, gru_units=(4,)))
-    cfg = TrainConfig(learning_rate=1e-2, weight_decay=0.5)
-    opt = train_module.optimizer(cfg)
-    opt.learning_rate = 0.1
+    opt = train_module.optimizer(TrainConfig(weight_decay=0.5))
+    opt.learning_rate = 0.1  # as the Schedule callback sets it before a batch
     before = {v.path: np.asarray(v).copy() for v in model.trainable_variables}
     opt.apply_gradients([(keras.ops.zeros_like(v), v) for v in model.trainable_variables])
     for v in model.trainable_variables:
